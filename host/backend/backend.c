@@ -1,0 +1,114 @@
+/*
+ * Opening a backend by name: "cpu-ref", "cpu", "cuda", "cuda:N" or "auto". This is
+ * the one place that knows which implementations exist; the CUDA one is reached
+ * through the single #ifdef ELAG_HAVE_CUDA below, so a build without nvcc (or a
+ * machine without a GPU) reports zero devices and keeps running on the CPU.
+ */
+#include "backend/backend.h"
+
+#include "core/check.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The one place the CUDA backend is registered. */
+#ifdef ELAG_HAVE_CUDA
+static const char elag_cuda_none[] = "no CUDA device found";
+
+static int elag_cuda_devices(void) { return elag_cuda_count_devices(); }
+
+static elag_status elag_cuda_open(int index, elag_backend **out)
+{
+    return elag_cuda_backend_init(index, out);
+}
+#else
+static const char elag_cuda_none[] = "no CUDA device found (this build has no CUDA backend)";
+
+static int elag_cuda_devices(void) { return 0; }
+
+static elag_status elag_cuda_open(int index, elag_backend **out)
+{
+    (void)index;
+    (void)out;
+    return elag_fail(ELAG_ERR_NO_DEVICE, "--device cuda: %s", elag_cuda_none);
+}
+#endif
+
+int elag_cuda_device_count(void)
+{
+    int n = elag_cuda_devices();
+    return n > 0 ? n : 0;
+}
+
+/* "cuda" -> 0, "cuda:N" -> N; -1 when `device` is not a CUDA name at all or N is not a
+ * plain non-negative integer. */
+static int elag_parse_cuda_index(const char *device)
+{
+    if (strcmp(device, "cuda") == 0) return 0;
+    if (strncmp(device, "cuda:", 5) != 0) return -1;
+    const char *digits = device + 5;
+    if (*digits < '0' || *digits > '9') return -1; /* no sign, no space, not empty */
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(digits, &end, 10);
+    if (errno != 0 || *end != '\0' || v > 1024) return -1;
+    return (int)v;
+}
+
+static int elag_resolve_threads(int threads)
+{
+    if (threads > 0) return threads;
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+}
+
+static elag_status elag_open_cuda(const char *device, int index, elag_backend **out)
+{
+    int count = elag_cuda_device_count();
+    if (count == 0) return elag_fail(ELAG_ERR_NO_DEVICE, "--device %s: %s", device, elag_cuda_none);
+    if (index >= count)
+        return elag_fail(ELAG_ERR_NO_DEVICE, "--device %s: no such CUDA device (%d found)",
+                         device, count);
+    return elag_cuda_open(index, out);
+}
+
+elag_status elag_backend_open(const char *device, int threads, elag_backend **out, char *note,
+                              size_t note_len)
+{
+    ELAG_ASSERT(out != NULL);
+    *out = NULL;
+    if (note && note_len) note[0] = '\0';
+    if (device == NULL) device = "auto";
+
+    if (strcmp(device, "cpu-ref") == 0) return elag_cpu_ref_backend_init(out);
+    if (strcmp(device, "cpu") == 0)
+        return elag_cpu_backend_init(elag_resolve_threads(threads), out);
+    if (strcmp(device, "auto") == 0) {
+        if (elag_cuda_device_count() > 0) {
+            ELAG_TRY(elag_cuda_open(0, out));
+            if (note && note_len)
+                snprintf(note, note_len, "CUDA device found, using %s", (*out)->name);
+            return ELAG_OK;
+        }
+        int t = elag_resolve_threads(threads);
+        ELAG_TRY(elag_cpu_backend_init(t, out));
+        if (note && note_len)
+            snprintf(note, note_len, "no CUDA device found, using the CPU (%d thread%s)", t,
+                     t == 1 ? "" : "s");
+        return ELAG_OK;
+    }
+    int index = elag_parse_cuda_index(device);
+    if (index >= 0) return elag_open_cuda(device, index, out);
+    return elag_fail(ELAG_ERR_USAGE,
+                     "unknown device '%s' (expected auto, cpu, cpu-ref, cuda or cuda:N)", device);
+}
+
+void elag_backend_free(elag_backend *b)
+{
+    if (b == NULL) return;
+    ELAG_ASSERT(b->destroy != NULL);
+    b->destroy(b);
+}

@@ -1,0 +1,41 @@
+/*
+ * The elag command line: subcommands, shared argument helpers, progress display.
+ * Exit codes: 0 success, 2 bad usage or bad input, 1 any other failure.
+ */
+#ifndef ELAG_CLI_CLI_H
+#define ELAG_CLI_CLI_H
+
+#include "elag/elag.h"
+#include "train/train.h"
+
+#include <stdio.h>
+
+int elag_cmd_train(int argc, char **argv);
+int elag_cmd_eval(int argc, char **argv);
+
+/* Prints "elag: <last error>" once and returns the exit code for st. */
+int elag_cli_fail(elag_status st);
+
+/* Usage error for a subcommand: prints "elag <cmd>: <msg> (see 'elag <cmd> --help')". */
+int elag_cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past the value.
+ * Returns 1 on a match with *value set, 0 when argv[*i] is another argument, -1 when
+ * the value is missing (message printed). */
+int elag_cli_take_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+typedef struct elag_cli_progress {
+    int tty;      /* draw a bar on stderr instead of plain lines */
+    int quiet;
+    int drawn;    /* a bar line is on screen */
+} elag_cli_progress;
+
+void elag_cli_progress_init(elag_cli_progress *p, int quiet);
+void elag_cli_progress_update(const elag_progress *pr, void *user); /* elag_progress_fn */
+void elag_cli_progress_done(elag_cli_progress *p);
+
+#endif /* ELAG_CLI_CLI_H */

@@ -1,0 +1,78 @@
+/*
+ * elag: entry point and subcommand dispatch.
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: elag <command> [options]\n"
+    "\n"
+    "Train neural networks while pruning them.\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG   train (and prune) a model, writes runs/<name>/\n"
+    "  eval MODEL     test accuracy and per-layer sparsity of a checkpoint\n"
+    "\n"
+    "options:\n"
+    "  --version      print the version\n"
+    "  --help         this help; 'elag <command> --help' for a command's options\n"
+    "\n"
+    "exit codes: 0 success, 2 bad usage or bad input, 1 other failure\n";
+
+int elag_cli_fail(elag_status st)
+{
+    fprintf(stderr, "elag: %s\n", elag_last_error());
+    return elag_status_exit_code(st);
+}
+
+int elag_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "elag %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'elag %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int elag_cli_take_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "elag: option %s needs a value\n", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("elag %s\n", elag_version());
+        return 0;
+    }
+    if (strcmp(cmd, "train") == 0) return elag_cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return elag_cmd_eval(argc - 1, argv + 1);
+    fprintf(stderr, "elag: unknown command '%s' (see 'elag --help')\n", cmd);
+    return 2;
+}

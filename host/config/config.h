@@ -1,0 +1,159 @@
+/*
+ * Run configuration: the typed form of a YAML config file (docs/config.md).
+ * elag_config_load reads YAML through libyaml, applies `--set key.path=value`
+ * overrides, fills defaults and validates; every error names file:line:column and
+ * the key, with the closest valid key suggested for typos. elag_config_to_yaml
+ * writes the fully resolved config (what runs/<name>/config.yaml holds), and the
+ * config hash is a hash of that text.
+ */
+#ifndef ELAG_CONFIG_CONFIG_H
+#define ELAG_CONFIG_CONFIG_H
+
+#include "elag/elag.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ELAG_MAX_LAYERS 32
+#define ELAG_NAME_LEN 64
+#define ELAG_PATH_LEN 1024
+
+typedef enum elag_dataset_kind {
+    ELAG_DATASET_FASHION_MNIST = 0, /* IDX .gz files in data.path (default Debian's folder) */
+    ELAG_DATASET_IDX = 1,           /* same reader, data.path required */
+    ELAG_DATASET_SYNTHETIC = 2      /* separable random set from data.synthetic.* */
+} elag_dataset_kind;
+
+typedef enum elag_layer_kind {
+    ELAG_LAYER_LINEAR = 0,
+    ELAG_LAYER_RELU = 1,
+    ELAG_LAYER_FLATTEN = 2
+} elag_layer_kind;
+
+typedef struct elag_layer_config {
+    elag_layer_kind type;
+    char name[ELAG_NAME_LEN]; /* "fc1", ...; generated as <type><index> when absent */
+    int out_features;         /* linear */
+    int bias;                 /* linear, default 1 */
+    int prunable;             /* linear, default 1 */
+} elag_layer_config;
+
+typedef enum elag_optimizer_kind { ELAG_OPTIMIZER_SGD = 0, ELAG_OPTIMIZER_ADAMW = 1 } elag_optimizer_kind;
+
+typedef enum elag_lr_schedule_kind {
+    ELAG_LR_SCHEDULE_CONSTANT = 0,
+    ELAG_LR_SCHEDULE_STEP = 1,
+    ELAG_LR_SCHEDULE_COSINE = 2
+} elag_lr_schedule_kind;
+
+typedef enum elag_prune_method {
+    ELAG_PRUNE_METHOD_NONE = 0,
+    ELAG_PRUNE_METHOD_ONESHOT = 1,
+    ELAG_PRUNE_METHOD_GMP = 2
+} elag_prune_method;
+
+typedef enum elag_prune_criterion { ELAG_PRUNE_CRITERION_MAGNITUDE = 0 } elag_prune_criterion;
+
+typedef enum elag_prune_scope { ELAG_PRUNE_SCOPE_LAYER = 0, ELAG_PRUNE_SCOPE_GLOBAL = 1 } elag_prune_scope;
+
+/* A point in training given either as a step number or as a fraction of all steps. */
+typedef struct elag_when {
+    double value;    /* step (integer valued) or fraction in [0, 1] */
+    int is_fraction; /* 1 when the YAML scalar had a '.' or exponent, e.g. 0.1 */
+} elag_when;
+
+typedef struct elag_config {
+    char source[ELAG_PATH_LEN]; /* file it was read from */
+    char name[ELAG_NAME_LEN];   /* default: the config file's base name without .yaml */
+    uint64_t seed;              /* default 0 */
+    char device[32];            /* auto | cpu | cpu-ref | cuda | cuda:N; default auto */
+
+    struct {
+        elag_dataset_kind dataset;   /* default fashion-mnist */
+        char path[ELAG_PATH_LEN];    /* default /usr/share/datasets/fashion-mnist */
+        long train_limit;            /* 0 = all */
+        long test_limit;             /* 0 = all */
+        double val_split;            /* fraction of train held out, [0, 0.5]; default 0 */
+        int normalize;               /* default 1: (x/255 - mean) / std */
+        double mean, std;            /* defaults 0.2860, 0.3530 (Fashion-MNIST train) */
+        struct {
+            long train, test;        /* defaults 2048, 512 */
+            int features, classes;   /* defaults 32, 4 */
+            double noise;            /* default 0.5 */
+        } synthetic;
+    } data;
+
+    struct {
+        char preset[ELAG_NAME_LEN]; /* "lenet-300-100" or "" when layers are listed */
+        int n_layers;
+        elag_layer_config layers[ELAG_MAX_LAYERS]; /* preset expanded here too */
+    } model;
+
+    struct {
+        int epochs;            /* default 10 */
+        int batch_size;        /* default 128 */
+        int threads;           /* default 0 = all cores */
+        int checkpoint_every;  /* epochs between checkpoints, 0 = only at the end */
+        int eval_every_epoch;  /* default 0: test set only at the end */
+        int log_every;         /* steps between metrics lines, default 100 */
+        struct {
+            elag_optimizer_kind type; /* default sgd */
+            double lr;                /* default 0.05 (sgd), 0.001 (adamw) */
+            double momentum;          /* default 0.9 */
+            double weight_decay;      /* default 0 (sgd), 0.01 (adamw) */
+            int nesterov;             /* default 0 */
+            double beta1, beta2, eps; /* defaults 0.9, 0.999, 1e-8 */
+        } optimizer;
+        struct {
+            elag_lr_schedule_kind type; /* default constant */
+            long warmup_steps;          /* default 0: linear warmup from 0 */
+            long step_size;             /* step: decay every step_size steps */
+            double gamma;               /* step: factor, default 0.1 */
+            double min_lr;              /* cosine: floor, default 0 */
+        } lr_schedule;
+    } train;
+
+    struct {
+        elag_prune_method method;       /* default none */
+        elag_prune_criterion criterion; /* default magnitude */
+        elag_prune_scope scope;         /* default layer */
+        double initial;                 /* s_i, default 0 */
+        double target;                  /* s_f, default 0.9 */
+        elag_when start;                /* t0, default 0 */
+        elag_when end;                  /* last mask update, default 1.0 (fraction) */
+        long frequency;                 /* dt in steps, default 100 */
+        double exponent;                /* default 3 (Zhu & Gupta) */
+    } prune;
+} elag_config;
+
+/* Fills every default (a config with no keys set). */
+void elag_config_defaults(elag_config *cfg);
+
+/* Reads `path`, applies overrides ("key.path=value", n of them, may be NULL), resolves
+ * defaults and presets, validates. Errors are ELAG_ERR_INPUT with a message like
+ *   "configs/x.yaml:12:3: unknown key 'prune.targt' (did you mean 'prune.target'?)"
+ *   "--set train.epochs=abc: 'train.epochs' expects an integer, got 'abc'"
+ * (all formats: docs/config.md). "Not supported yet" values give ELAG_ERR_UNSUPPORTED. */
+elag_status elag_config_load(const char *path, const char *const *overrides, int n_overrides,
+                             elag_config *out);
+
+/* Same from YAML text in memory; `origin` names it in messages. */
+elag_status elag_config_parse(const char *yaml, size_t len, const char *origin,
+                              const char *const *overrides, int n_overrides, elag_config *out);
+
+/* Writes the resolved config as YAML into a malloc'd string (*out, caller frees). Parsing
+ * that text again gives an equal config. */
+elag_status elag_config_to_yaml(const elag_config *cfg, char **out);
+
+/* 64-bit FNV-1a of elag_config_to_yaml's text, as 16 lowercase hex digits + NUL. */
+elag_status elag_config_hash(const elag_config *cfg, char out[17]);
+
+const char *elag_prune_method_name(elag_prune_method m);
+const char *elag_prune_scope_name(elag_prune_scope s);
+const char *elag_prune_criterion_name(elag_prune_criterion c);
+const char *elag_optimizer_name(elag_optimizer_kind k);
+const char *elag_lr_schedule_name(elag_lr_schedule_kind k);
+const char *elag_dataset_name(elag_dataset_kind k);
+const char *elag_layer_kind_name(elag_layer_kind k);
+
+#endif /* ELAG_CONFIG_CONFIG_H */

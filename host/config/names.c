@@ -1,0 +1,64 @@
+/*
+ * YAML spellings of the config enums. One array per enum, indexed by its value, is
+ * shared by the parser (accepted words), the emitter and the public *_name functions,
+ * so a spelling is written in one place only. The *_later arrays hold values that
+ * DESIGN.md plans but this build does not implement: they get a "not supported yet"
+ * error instead of "must be one of".
+ */
+#include "config/config_internal.h"
+
+const char *const elag_cfg_dataset_names[] = {"fashion-mnist", "idx", "synthetic", NULL};
+const char *const elag_cfg_layer_names[] = {"linear", "relu", "flatten", NULL};
+const char *const elag_cfg_layer_later[] = {"conv2d", "maxpool", "dropout", NULL};
+const char *const elag_cfg_optimizer_names[] = {"sgd", "adamw", NULL};
+const char *const elag_cfg_lr_schedule_names[] = {"constant", "step", "cosine", NULL};
+const char *const elag_cfg_prune_method_names[] = {"none", "oneshot", "gmp", NULL};
+const char *const elag_cfg_prune_method_later[] = {"iterative", "rigl", "set", NULL};
+const char *const elag_cfg_criterion_names[] = {"magnitude", NULL};
+const char *const elag_cfg_criterion_later[] = {"random", "taylor", "snip", "movement", NULL};
+const char *const elag_cfg_scope_names[] = {"layer", "global", NULL};
+const char *const elag_cfg_preset_names[] = {"lenet-300-100", NULL};
+const char *const elag_cfg_preset_later[] = {"lenet-5", NULL};
+
+/* names[v] when v is in range, "unknown" otherwise (a corrupted struct, not a crash). */
+static const char *cfg_name_of(const char *const *names, int v)
+{
+    for (int i = 0; names[i]; i++)
+        if (i == v) return names[i];
+    return "unknown";
+}
+
+const char *elag_prune_method_name(elag_prune_method m)
+{
+    return cfg_name_of(elag_cfg_prune_method_names, (int)m);
+}
+
+const char *elag_prune_scope_name(elag_prune_scope s)
+{
+    return cfg_name_of(elag_cfg_scope_names, (int)s);
+}
+
+const char *elag_prune_criterion_name(elag_prune_criterion c)
+{
+    return cfg_name_of(elag_cfg_criterion_names, (int)c);
+}
+
+const char *elag_optimizer_name(elag_optimizer_kind k)
+{
+    return cfg_name_of(elag_cfg_optimizer_names, (int)k);
+}
+
+const char *elag_lr_schedule_name(elag_lr_schedule_kind k)
+{
+    return cfg_name_of(elag_cfg_lr_schedule_names, (int)k);
+}
+
+const char *elag_dataset_name(elag_dataset_kind k)
+{
+    return cfg_name_of(elag_cfg_dataset_names, (int)k);
+}
+
+const char *elag_layer_kind_name(elag_layer_kind k)
+{
+    return cfg_name_of(elag_cfg_layer_names, (int)k);
+}

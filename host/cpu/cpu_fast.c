@@ -1,0 +1,314 @@
+/*
+ * The fast CPU backend ("cpu"): OpenBLAS for gemm, OpenMP for elementwise loops on
+ * large arrays (small ones run serially: starting the team costs more than the
+ * loop), optimizer steps fused into one pass, cross-entropy fused per row. Same
+ * results as cpu_ref.c up to summation order (tests/test_backend_ops.c checks it);
+ * init_uniform, the optimizers' masking and mask_select are bit-identical to it.
+ * mask_select's radix selection lives in cpu_select.c.
+ */
+#include "cpu/cpu_internal.h"
+
+#include "backend/philox.h"
+#include "core/check.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Columns summed together by bias_grad: a block of double accumulators that stays in
+ * registers / L1 while the rows stream past. */
+#define ELAG_BIAS_BLOCK 64
+
+static elag_status fast_fill(elag_backend *b, float *x, size_t n, float v)
+{
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = v;
+    return ELAG_OK;
+}
+
+/* ---- dense linear algebra ---- */
+
+static elag_status fast_gemm(elag_backend *b, int trans_a, int trans_b, int m, int n, int k,
+                             float alpha, const float *a, int lda, const float *bm, int ldb,
+                             float beta, float *c, int ldc)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_gemm(trans_a, trans_b, m, n, k, lda, ldb, ldc));
+    if (m == 0 || n == 0) return ELAG_OK;
+    if (k == 0) { /* op(A) op(B) is empty: C = beta C, and C is not read when beta == 0 */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float *cij = &c[(size_t)i * ldc + j];
+                *cij = beta == 0.0f ? 0.0f : beta * *cij;
+            }
+        return ELAG_OK;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, bm, ldb, beta, c,
+                ldc);
+    return ELAG_OK;
+}
+
+static elag_status fast_bias_add(elag_backend *b, float *y, const float *bias, int rows, int cols)
+{
+    ELAG_TRY(elag_cpu_check_dims("bias_add", rows, cols));
+    size_t total = (size_t)rows * (size_t)cols;
+#pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * cols; /* (cols) */
+        for (int c = 0; c < cols; c++) yr[c] += bias[c];
+    }
+    return ELAG_OK;
+}
+
+static elag_status fast_bias_grad(elag_backend *b, float *db, const float *dy, int rows, int cols)
+{
+    ELAG_TRY(elag_cpu_check_dims("bias_grad", rows, cols));
+    size_t total = (size_t)rows * (size_t)cols;
+    int blocks = (cols + ELAG_BIAS_BLOCK - 1) / ELAG_BIAS_BLOCK;
+#pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN && blocks > 1)   \
+    schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+        int c0 = blk * ELAG_BIAS_BLOCK;
+        int width = cols - c0 < ELAG_BIAS_BLOCK ? cols - c0 : ELAG_BIAS_BLOCK;
+        double acc[ELAG_BIAS_BLOCK] = {0}; /* (width) */
+        for (int r = 0; r < rows; r++) {
+            const float *dyr = dy + (size_t)r * cols + c0; /* (width) */
+            for (int c = 0; c < width; c++) acc[c] += dyr[c];
+        }
+        for (int c = 0; c < width; c++) db[c0 + c] = (float)acc[c];
+    }
+    return ELAG_OK;
+}
+
+static elag_status fast_relu_forward(elag_backend *b, float *y, const float *x, size_t n)
+{
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    return ELAG_OK;
+}
+
+static elag_status fast_relu_backward(elag_backend *b, float *dx, const float *dy, const float *y,
+                                      size_t n)
+{
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    return ELAG_OK;
+}
+
+/* One row of softmax cross-entropy: argmax and max, then exp and sum (kept in
+ * dlogits when wanted), then the scale. Returns the row's loss; *hit = argmax == label. */
+static double elag_xent_row(const float *x, int label, int cols, float inv_rows, float *d, int *hit)
+{
+    int argmax = 0; /* first maximum */
+    float mx = x[0];
+    for (int c = 1; c < cols; c++)
+        if (x[c] > mx) {
+            mx = x[c];
+            argmax = c;
+        }
+    float sum = 0.0f;
+    if (d) {
+        for (int c = 0; c < cols; c++) {
+            d[c] = expf(x[c] - mx);
+            sum += d[c];
+        }
+        float scale = inv_rows / sum;
+        for (int c = 0; c < cols; c++) d[c] *= scale;
+        d[label] -= inv_rows;
+    } else {
+        for (int c = 0; c < cols; c++) sum += expf(x[c] - mx);
+    }
+    *hit = argmax == label;
+    /* logsumexp - x[label] written so the large max cancels exactly first */
+    return (double)(mx - x[label]) + log((double)sum);
+}
+
+static elag_status fast_xent(elag_backend *b, const float *logits, const int32_t *labels, int rows,
+                             int cols, float *dlogits, float *stats)
+{
+    ELAG_TRY(elag_cpu_check_xent(labels, rows, cols));
+    size_t total = (size_t)rows * (size_t)cols;
+    float inv_rows = rows > 0 ? 1.0f / (float)rows : 0.0f;
+    double loss_sum = 0.0;
+    long correct = 0;
+#pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN)                 \
+    reduction(+ : loss_sum, correct) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int hit = 0;
+        float *d = dlogits ? dlogits + (size_t)r * cols : NULL; /* (cols) */
+        loss_sum += elag_xent_row(logits + (size_t)r * cols, labels[r], cols, inv_rows, d, &hit);
+        correct += hit;
+    }
+    stats[0] = (float)((double)stats[0] + loss_sum);
+    stats[1] = (float)((double)stats[1] + (double)correct);
+    return ELAG_OK;
+}
+
+static elag_status fast_gather_rows(elag_backend *b, float *dst, const float *src,
+                                    const int32_t *idx, int rows, int cols)
+{
+    ELAG_TRY(elag_cpu_check_dims("gather_rows", rows, cols));
+    size_t total = (size_t)rows * (size_t)cols;
+#pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (int r = 0; r < rows; r++)
+        memcpy(dst + (size_t)r * cols, src + (size_t)idx[r] * cols, (size_t)cols * sizeof *dst);
+    return ELAG_OK;
+}
+
+static elag_status fast_gather_i32(elag_backend *b, int32_t *dst, const int32_t *src,
+                                   const int32_t *idx, int rows)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_dims("gather_i32", rows, 1));
+    for (int r = 0; r < rows; r++) dst[r] = src[idx[r]];
+    return ELAG_OK;
+}
+
+/* ---- initialisation ---- */
+
+/* One Philox call gives the 4 consecutive elements that share a counter (philox.h:
+ * element i uses counter (i/4, stream) and word i%4); the float conversion is exactly
+ * elag_philox_uniform's, so the values are bit-identical to cpu-ref and CUDA. */
+static elag_status fast_init_uniform(elag_backend *b, float *x, size_t n, float lo, float hi,
+                                     uint64_t seed, uint64_t stream)
+{
+    size_t blocks = (n + 3) / 4;
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t blk = 0; blk < blocks; blk++) {
+        elag_philox_ctr c = {{(uint32_t)blk, (uint32_t)((uint64_t)blk >> 32), (uint32_t)stream,
+                              (uint32_t)(stream >> 32)}};
+        elag_philox_ctr r = elag_philox4x32_10(c, seed);
+        for (size_t j = 0; j < 4 && blk * 4 + j < n; j++) {
+            float u = (float)(r.v[j] >> 8) * (1.0f / 16777216.0f);
+            x[blk * 4 + j] = lo + (hi - lo) * u;
+        }
+    }
+    return ELAG_OK;
+}
+
+/* ---- optimizers: one pass over w, g and the state ---- */
+
+static elag_status fast_sgd_step(elag_backend *b, float *w, const float *g, float *v,
+                                 const float *mask, size_t n, float lr, float momentum,
+                                 float weight_decay, int nesterov)
+{
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + weight_decay * w[i];
+        float vi = momentum * v[i] + gi;
+        float wi = w[i] - lr * (nesterov ? gi + momentum * vi : vi);
+        int live = mask == NULL || mask[i] != 0.0f;
+        w[i] = live ? wi : 0.0f;
+        v[i] = live ? vi : 0.0f;
+    }
+    return ELAG_OK;
+}
+
+static elag_status fast_adamw_step(elag_backend *b, float *w, const float *g, float *m, float *v,
+                                   const float *mask, size_t n, float lr, float beta1,
+                                   float beta2, float eps, float weight_decay, int t)
+{
+    if (t < 1) return elag_fail(ELAG_ERR_INTERNAL, "adamw_step: step t=%d, must be >= 1", t);
+    /* lr * (m / bias1) / (sqrt(v / bias2) + eps) with the bias corrections folded into
+     * two constants, as PyTorch does */
+    double bias1 = 1.0 - pow(beta1, t), bias2 = 1.0 - pow(beta2, t);
+    float step = (float)((double)lr / bias1);
+    float inv_sqrt_bias2 = (float)(1.0 / sqrt(bias2));
+    float decay = 1.0f - lr * weight_decay;
+    float one_b1 = 1.0f - beta1, one_b2 = 1.0f - beta2;
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = beta1 * m[i] + one_b1 * gi;
+        float vi = beta2 * v[i] + one_b2 * gi * gi;
+        float wi = w[i] * decay - step * mi / (sqrtf(vi) * inv_sqrt_bias2 + eps);
+        int live = mask == NULL || mask[i] != 0.0f;
+        w[i] = live ? wi : 0.0f;
+        m[i] = live ? mi : 0.0f;
+        v[i] = live ? vi : 0.0f;
+    }
+    return ELAG_OK;
+}
+
+/* ---- pruning ---- */
+
+static elag_status fast_mask_apply(elag_backend *b, float *x, const float *mask, size_t n)
+{
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = mask[i] != 0.0f ? x[i] : 0.0f;
+    return ELAG_OK;
+}
+
+static elag_status fast_score_magnitude(elag_backend *b, float *score, const float *w,
+                                        const float *mask, size_t n)
+{
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t i = 0; i < n; i++)
+        score[i] = (mask == NULL || mask[i] != 0.0f) ? fabsf(w[i]) : -1.0f;
+    return ELAG_OK;
+}
+
+static elag_status fast_count_nonzero(elag_backend *b, const float *x, size_t n, size_t *out_host)
+{
+    size_t count = 0;
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN)                     \
+    reduction(+ : count) schedule(static)
+    for (size_t i = 0; i < n; i++) count += x[i] != 0.0f;
+    *out_host = count;
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_backend_init(int threads, elag_backend **out)
+{
+    if (threads <= 0) threads = omp_get_num_procs();
+    if (threads <= 0) threads = 1;
+    elag_backend *b = calloc(1, sizeof *b);
+    elag_cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    size_t *seg = calloc(4 * (size_t)threads, sizeof *seg);
+    if (b == NULL || ctx == NULL || seg == NULL) {
+        free(b), free(ctx), free(seg);
+        return elag_fail(ELAG_ERR_NOMEM, "cpu: out of host memory");
+    }
+    ctx->seg = seg;
+    /* OpenBLAS keeps its thread count process-wide: the last CPU backend opened wins. */
+    openblas_set_num_threads(threads);
+    b->name = "cpu";
+    b->kind = ELAG_DEVICE_CPU;
+    b->device_index = 0;
+    b->threads = threads;
+    b->ctx = ctx;
+
+    b->alloc = elag_cpu_alloc;
+    b->release = elag_cpu_release;
+    b->to_device = elag_cpu_to_device;
+    b->to_host = elag_cpu_to_host;
+    b->copy = elag_cpu_copy;
+    b->fill = fast_fill;
+    b->sync = elag_cpu_sync;
+    b->destroy = elag_cpu_destroy;
+
+    b->gemm = fast_gemm;
+    b->bias_add = fast_bias_add;
+    b->bias_grad = fast_bias_grad;
+    b->relu_forward = fast_relu_forward;
+    b->relu_backward = fast_relu_backward;
+    b->xent = fast_xent;
+    b->gather_rows = fast_gather_rows;
+    b->gather_i32 = fast_gather_i32;
+
+    b->init_uniform = fast_init_uniform;
+
+    b->sgd_step = fast_sgd_step;
+    b->adamw_step = fast_adamw_step;
+
+    b->mask_apply = fast_mask_apply;
+    b->score_magnitude = fast_score_magnitude;
+    b->mask_select = elag_cpu_mask_select_fast;
+    b->count_nonzero = fast_count_nonzero;
+
+    *out = b;
+    return ELAG_OK;
+}

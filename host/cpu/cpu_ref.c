@@ -1,0 +1,382 @@
+/*
+ * The naive CPU reference ("cpu-ref"): the specification of every backend op.
+ * Plain single-threaded loops that read like the maths in backend.h, sums in double
+ * where the order of a long sum matters (gemm, bias_grad, xent). The fast CPU path
+ * and the CUDA backend are tested against this file; keep it obvious, not fast.
+ * The host memory ops shared by both CPU backends live here too.
+ */
+#include "cpu/cpu_internal.h"
+
+#include "backend/philox.h"
+#include "core/check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- host memory, shared with cpu_fast.c ---- */
+
+elag_status elag_cpu_alloc(elag_backend *b, size_t bytes, void **out)
+{
+    (void)b;
+    /* aligned_alloc wants a multiple of the alignment; never ask for 0 bytes */
+    size_t rounded = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+    if (rounded < bytes) return elag_fail(ELAG_ERR_NOMEM, "alloc: %zu bytes is too large", bytes);
+    void *p = aligned_alloc(64, rounded);
+    if (p == NULL)
+        return elag_fail(ELAG_ERR_NOMEM, "alloc: out of host memory (%zu bytes)", bytes);
+    memset(p, 0, rounded);
+    *out = p;
+    return ELAG_OK;
+}
+
+void elag_cpu_release(elag_backend *b, void *p)
+{
+    (void)b;
+    free(p);
+}
+
+elag_status elag_cpu_to_device(elag_backend *b, void *dst, const void *src_host, size_t bytes)
+{
+    (void)b;
+    if (bytes) memcpy(dst, src_host, bytes);
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_to_host(elag_backend *b, void *dst_host, const void *src, size_t bytes)
+{
+    (void)b;
+    if (bytes) memcpy(dst_host, src, bytes);
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_copy(elag_backend *b, void *dst, const void *src, size_t bytes)
+{
+    (void)b;
+    if (bytes && dst != src) memmove(dst, src, bytes);
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_sync(elag_backend *b)
+{
+    (void)b;
+    return ELAG_OK;
+}
+
+void elag_cpu_destroy(elag_backend *b)
+{
+    elag_cpu_ctx *ctx = b->ctx;
+    if (ctx) {
+        free(ctx->keys);
+        free(ctx->seg);
+        free(ctx);
+    }
+    free(b);
+}
+
+/* ---- argument checks, shared with cpu_fast.c ---- */
+
+elag_status elag_cpu_check_gemm(int trans_a, int trans_b, int m, int n, int k, int lda, int ldb,
+                                int ldc)
+{
+    int min_lda = trans_a ? m : k, min_ldb = trans_b ? k : n;
+    if (m < 0 || n < 0 || k < 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "gemm: negative size m=%d n=%d k=%d", m, n, k);
+    if (lda < (min_lda > 1 ? min_lda : 1) || ldb < (min_ldb > 1 ? min_ldb : 1) ||
+        ldc < (n > 1 ? n : 1))
+        return elag_fail(ELAG_ERR_INTERNAL,
+                         "gemm: row stride too small (lda=%d ldb=%d ldc=%d for m=%d n=%d k=%d "
+                         "trans_a=%d trans_b=%d)",
+                         lda, ldb, ldc, m, n, k, trans_a, trans_b);
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_check_dims(const char *op, int rows, int cols)
+{
+    if (rows < 0 || cols < 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "%s: negative size rows=%d cols=%d", op, rows, cols);
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_check_xent(const int32_t *labels, int rows, int cols)
+{
+    ELAG_TRY(elag_cpu_check_dims("xent", rows, cols));
+    for (int r = 0; r < rows; r++)
+        if (labels[r] < 0 || labels[r] >= cols)
+            return elag_fail(ELAG_ERR_INPUT, "xent: label %d of row %d is outside [0, %d)",
+                             (int)labels[r], r, cols);
+    return ELAG_OK;
+}
+
+/* ---- elementwise ---- */
+
+static elag_status ref_fill(elag_backend *b, float *x, size_t n, float v)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) x[i] = v;
+    return ELAG_OK;
+}
+
+/* ---- dense linear algebra ---- */
+
+static elag_status ref_gemm(elag_backend *b, int trans_a, int trans_b, int m, int n, int k,
+                            float alpha, const float *a, int lda, const float *bm, int ldb,
+                            float beta, float *c, int ldc)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_gemm(trans_a, trans_b, m, n, k, lda, ldb, ldc));
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int p = 0; p < k; p++) {
+                double aip = trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                double bpj = trans_b ? bm[(size_t)j * ldb + p] : bm[(size_t)p * ldb + j];
+                s += aip * bpj;
+            }
+            float *cij = &c[(size_t)i * ldc + j];
+            /* BLAS rule: with beta == 0, C is written, never read (it may hold NaN) */
+            *cij = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *cij));
+        }
+    }
+    return ELAG_OK;
+}
+
+static elag_status ref_bias_add(elag_backend *b, float *y, const float *bias, int rows, int cols)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_dims("bias_add", rows, cols));
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) y[(size_t)r * cols + c] += bias[c];
+    return ELAG_OK;
+}
+
+static elag_status ref_bias_grad(elag_backend *b, float *db, const float *dy, int rows, int cols)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_dims("bias_grad", rows, cols));
+    for (int c = 0; c < cols; c++) {
+        double s = 0.0;
+        for (int r = 0; r < rows; r++) s += dy[(size_t)r * cols + c];
+        db[c] = (float)s;
+    }
+    return ELAG_OK;
+}
+
+static elag_status ref_relu_forward(elag_backend *b, float *y, const float *x, size_t n)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    return ELAG_OK;
+}
+
+static elag_status ref_relu_backward(elag_backend *b, float *dx, const float *dy, const float *y,
+                                     size_t n)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    return ELAG_OK;
+}
+
+static elag_status ref_xent(elag_backend *b, const float *logits, const int32_t *labels, int rows,
+                            int cols, float *dlogits, float *stats)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_xent(labels, rows, cols));
+    double loss_sum = 0.0, correct = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *x = logits + (size_t)r * cols; /* (cols) */
+        int label = labels[r];
+        int argmax = 0; /* first maximum */
+        for (int c = 1; c < cols; c++)
+            if (x[c] > x[argmax]) argmax = c;
+        double mx = x[argmax], sum = 0.0;
+        for (int c = 0; c < cols; c++) sum += exp((double)x[c] - mx);
+        double logsumexp = mx + log(sum);
+        loss_sum += logsumexp - (double)x[label]; /* -log softmax(x)[label] */
+        if (argmax == label) correct += 1.0;
+        if (dlogits) {
+            for (int c = 0; c < cols; c++) {
+                double p = exp((double)x[c] - mx) / sum;
+                dlogits[(size_t)r * cols + c] = (float)((p - (c == label ? 1.0 : 0.0)) / rows);
+            }
+        }
+    }
+    stats[0] = (float)((double)stats[0] + loss_sum);
+    stats[1] = (float)((double)stats[1] + correct);
+    return ELAG_OK;
+}
+
+static elag_status ref_gather_rows(elag_backend *b, float *dst, const float *src,
+                                   const int32_t *idx, int rows, int cols)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_dims("gather_rows", rows, cols));
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            dst[(size_t)r * cols + c] = src[(size_t)idx[r] * cols + c];
+    return ELAG_OK;
+}
+
+static elag_status ref_gather_i32(elag_backend *b, int32_t *dst, const int32_t *src,
+                                  const int32_t *idx, int rows)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_dims("gather_i32", rows, 1));
+    for (int r = 0; r < rows; r++) dst[r] = src[idx[r]];
+    return ELAG_OK;
+}
+
+/* ---- initialisation ---- */
+
+static elag_status ref_init_uniform(elag_backend *b, float *x, size_t n, float lo, float hi,
+                                    uint64_t seed, uint64_t stream)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * elag_philox_uniform(seed, stream, i);
+    return ELAG_OK;
+}
+
+/* ---- optimizers ---- */
+
+static elag_status ref_sgd_step(elag_backend *b, float *w, const float *g, float *v,
+                                const float *mask, size_t n, float lr, float momentum,
+                                float weight_decay, int nesterov)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + weight_decay * w[i];
+        float vi = momentum * v[i] + gi;
+        w[i] -= lr * (nesterov ? gi + momentum * vi : vi);
+        v[i] = vi;
+        if (mask && mask[i] == 0.0f) w[i] = v[i] = 0.0f; /* w *= mask, v *= mask */
+    }
+    return ELAG_OK;
+}
+
+static elag_status ref_adamw_step(elag_backend *b, float *w, const float *g, float *m, float *v,
+                                  const float *mask, size_t n, float lr, float beta1,
+                                  float beta2, float eps, float weight_decay, int t)
+{
+    (void)b;
+    if (t < 1) return elag_fail(ELAG_ERR_INTERNAL, "adamw_step: step t=%d, must be >= 1", t);
+    double bias1 = 1.0 - pow(beta1, t), bias2 = 1.0 - pow(beta2, t);
+    for (size_t i = 0; i < n; i++) {
+        double wi = (double)w[i] * (1.0 - (double)lr * weight_decay);
+        double mi = (double)beta1 * m[i] + (1.0 - (double)beta1) * g[i];
+        double vi = (double)beta2 * v[i] + (1.0 - (double)beta2) * g[i] * (double)g[i];
+        wi -= (double)lr * (mi / bias1) / (sqrt(vi / bias2) + (double)eps);
+        w[i] = (float)wi;
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+        if (mask && mask[i] == 0.0f) w[i] = m[i] = v[i] = 0.0f; /* w, m, v *= mask */
+    }
+    return ELAG_OK;
+}
+
+/* ---- pruning ---- */
+
+/* mask is 0 or 1; a select rather than a product so a pruned entry is +0 even when x
+ * was negative or not finite. */
+static elag_status ref_mask_apply(elag_backend *b, float *x, const float *mask, size_t n)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++)
+        if (mask[i] == 0.0f) x[i] = 0.0f;
+    return ELAG_OK;
+}
+
+static elag_status ref_score_magnitude(elag_backend *b, float *score, const float *w,
+                                       const float *mask, size_t n)
+{
+    (void)b;
+    for (size_t i = 0; i < n; i++) score[i] = (mask == NULL || mask[i] != 0.0f) ? fabsf(w[i]) : -1.0f;
+    return ELAG_OK;
+}
+
+typedef struct elag_ref_ranked {
+    float score;
+    size_t index;
+} elag_ref_ranked;
+
+/* (score, index) lexicographic; -0 == +0 (float compare) and NaN above everything, the
+ * order elag_cpu_score_key encodes for the fast path. */
+static int elag_ref_rank_cmp(const void *pa, const void *pb)
+{
+    const elag_ref_ranked *a = pa, *b = pb;
+    int a_nan = isnan(a->score), b_nan = isnan(b->score);
+    if (a_nan != b_nan) return a_nan - b_nan;
+    if (!a_nan && a->score < b->score) return -1;
+    if (!a_nan && a->score > b->score) return 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+static elag_status ref_mask_select(elag_backend *b, float *mask, const float *score, size_t n,
+                                   size_t k)
+{
+    (void)b;
+    if (k > n) return elag_fail(ELAG_ERR_INTERNAL, "mask_select: k=%zu > n=%zu", k, n);
+    if (n == 0) return ELAG_OK;
+    elag_ref_ranked *order = malloc(n * sizeof *order); /* (n) */
+    if (order == NULL) return elag_fail(ELAG_ERR_NOMEM, "mask_select: out of host memory");
+    for (size_t i = 0; i < n; i++) {
+        order[i].score = score[i];
+        order[i].index = i;
+    }
+    qsort(order, n, sizeof *order, elag_ref_rank_cmp);
+    for (size_t i = 0; i < n; i++) mask[i] = 1.0f;
+    for (size_t j = 0; j < k; j++) mask[order[j].index] = 0.0f;
+    free(order);
+    return ELAG_OK;
+}
+
+static elag_status ref_count_nonzero(elag_backend *b, const float *x, size_t n, size_t *out_host)
+{
+    (void)b;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) count++;
+    *out_host = count;
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_ref_backend_init(elag_backend **out)
+{
+    elag_backend *b = calloc(1, sizeof *b);
+    if (b == NULL) return elag_fail(ELAG_ERR_NOMEM, "cpu-ref: out of host memory");
+    b->name = "cpu-ref";
+    b->kind = ELAG_DEVICE_CPU_REF;
+    b->device_index = 0;
+    b->threads = 1;
+    b->ctx = NULL;
+
+    b->alloc = elag_cpu_alloc;
+    b->release = elag_cpu_release;
+    b->to_device = elag_cpu_to_device;
+    b->to_host = elag_cpu_to_host;
+    b->copy = elag_cpu_copy;
+    b->fill = ref_fill;
+    b->sync = elag_cpu_sync;
+    b->destroy = elag_cpu_destroy;
+
+    b->gemm = ref_gemm;
+    b->bias_add = ref_bias_add;
+    b->bias_grad = ref_bias_grad;
+    b->relu_forward = ref_relu_forward;
+    b->relu_backward = ref_relu_backward;
+    b->xent = ref_xent;
+    b->gather_rows = ref_gather_rows;
+    b->gather_i32 = ref_gather_i32;
+
+    b->init_uniform = ref_init_uniform;
+
+    b->sgd_step = ref_sgd_step;
+    b->adamw_step = ref_adamw_step;
+
+    b->mask_apply = ref_mask_apply;
+    b->score_magnitude = ref_score_magnitude;
+    b->mask_select = ref_mask_select;
+    b->count_nonzero = ref_count_nonzero;
+
+    *out = b;
+    return ELAG_OK;
+}

@@ -1,0 +1,37 @@
+/*
+ * Optimizer step over every parameter tensor of a model: the backend's fused SGD or
+ * AdamW kernel per tensor, with the weight's mask when pruning is active, so pruned
+ * weights and their optimizer state stay exactly zero.
+ */
+#include "train/train.h"
+
+#include "core/check.h"
+
+static elag_status step_tensor(elag_model *m, const elag_config *cfg, size_t off, size_t n,
+                               const float *mask, double lr, long t)
+{
+    elag_backend *be = m->be;
+    float *w = m->params + off;
+    const float *g = m->grads + off;
+    float *s0 = m->opt_state + off;
+    if (cfg->train.optimizer.type == ELAG_OPTIMIZER_ADAMW) {
+        float *s1 = m->opt_state + m->n_params + off;
+        return be->adamw_step(be, w, g, s0, s1, mask, n, (float)lr, (float)cfg->train.optimizer.beta1,
+                              (float)cfg->train.optimizer.beta2, (float)cfg->train.optimizer.eps, (float)cfg->train.optimizer.weight_decay, (int)t);
+    }
+    return be->sgd_step(be, w, g, s0, mask, n, (float)lr, (float)cfg->train.optimizer.momentum,
+                        (float)cfg->train.optimizer.weight_decay, cfg->train.optimizer.nesterov);
+}
+
+elag_status elag_optimizer_step(elag_model *m, const elag_config *cfg, double lr, long t,
+                                int masked)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const elag_layer *l = &m->layers[i];
+        if (l->type != ELAG_LAYER_LINEAR) continue;
+        const float *mask = masked && l->prunable ? m->masks + l->mask_off : NULL;
+        ELAG_TRY(step_tensor(m, cfg, l->w_off, (size_t)l->out * l->in, mask, lr, t));
+        if (l->has_bias) ELAG_TRY(step_tensor(m, cfg, l->b_off, (size_t)l->out, NULL, lr, t));
+    }
+    return ELAG_OK;
+}

@@ -1,0 +1,35 @@
+/*
+ * Test fixtures (see fixtures.h).
+ */
+#include "support/fixtures.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void elag_test_small_config(elag_config *cfg, int hidden)
+{
+    elag_config_defaults(cfg);
+    snprintf(cfg->name, sizeof cfg->name, "test");
+    snprintf(cfg->source, sizeof cfg->source, "test.yaml");
+    snprintf(cfg->device, sizeof cfg->device, "cpu");
+    cfg->seed = 7;
+    cfg->data.dataset = ELAG_DATASET_SYNTHETIC;
+    cfg->data.synthetic.train = 512;
+    cfg->data.synthetic.test = 256;
+    cfg->data.synthetic.features = 16;
+    cfg->data.synthetic.classes = 4;
+    cfg->data.synthetic.noise = 0.5;
+    cfg->model.preset[0] = '\0';
+    cfg->model.n_layers = 3;
+    memset(cfg->model.layers, 0, sizeof cfg->model.layers);
+    cfg->model.layers[0] = (elag_layer_config){ELAG_LAYER_LINEAR, "fc1", hidden, 1, 1};
+    cfg->model.layers[1] = (elag_layer_config){ELAG_LAYER_RELU, "relu1", 0, 0, 0};
+    cfg->model.layers[2] = (elag_layer_config){ELAG_LAYER_LINEAR, "fc2", 4, 1, 1};
+    cfg->train.epochs = 3;
+    cfg->train.batch_size = 32;
+    cfg->train.threads = 1;
+    cfg->train.log_every = 1000;
+    cfg->train.optimizer.type = ELAG_OPTIMIZER_SGD;
+    cfg->train.optimizer.lr = 0.05;
+    cfg->train.optimizer.momentum = 0.9;
+}

@@ -1,0 +1,13 @@
+/*
+ * Small configs and models for tests: a synthetic dataset and a two-layer MLP that
+ * train in well under a second.
+ */
+#ifndef ELAG_TESTS_FIXTURES_H
+#define ELAG_TESTS_FIXTURES_H
+
+#include "config/config.h"
+
+/* Synthetic data (features 16, classes 4), layers fc1(hidden) relu1 fc2(4), batch 32. */
+void elag_test_small_config(elag_config *cfg, int hidden);
+
+#endif /* ELAG_TESTS_FIXTURES_H */

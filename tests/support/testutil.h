@@ -1,0 +1,39 @@
+/*
+ * Shared test helpers: named tolerances (one place; widening one needs a comment
+ * saying why), array comparison that prints the first mismatches, random fills.
+ */
+#ifndef ELAG_TESTS_TESTUTIL_H
+#define ELAG_TESTS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* fast CPU path vs naive reference: same maths, different summation order */
+#define ELAG_TOL_FAST_ABS 1e-5
+#define ELAG_TOL_FAST_REL 1e-4
+/* CUDA vs naive reference: FP32 GEMMs (math mode pinned), different reduction trees */
+#define ELAG_TOL_CUDA_ABS 1e-5
+#define ELAG_TOL_CUDA_REL 1e-4
+/* finite differences in float with central differences, eps = 1e-2 (float has ~7 digits;
+ * a smaller step drowns in rounding) */
+#define ELAG_TOL_FD_ABS 2e-3
+#define ELAG_TOL_FD_REL 2e-2
+#define ELAG_FD_EPS 1e-2f
+
+/* Returns the number of i with |a[i]-b[i]| > abs_tol + rel_tol*|b[i]|, printing the first
+ * few mismatches (with `what`) to stderr. b is the reference. */
+size_t elag_test_compare(const char *what, const float *a, const float *b, size_t n,
+                         double abs_tol, double rel_tol);
+
+/* Fills x with uniform values in [lo, hi) from a fixed seed (Philox, stream). */
+void elag_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
+
+/* Creates a fresh empty temporary directory (under /tmp) and returns its path
+ * (static storage per call site is not needed: the caller frees). */
+char *elag_test_tmpdir(const char *tag);
+
+/* Runs a shell command, returns its exit status (0-255) or -1; output goes to
+ * `out_path` when not NULL (stdout and stderr together). */
+int elag_test_run(const char *cmd, const char *out_path);
+
+#endif /* ELAG_TESTS_TESTUTIL_H */
