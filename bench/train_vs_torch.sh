@@ -71,6 +71,12 @@ if [[ -n "$train_limit" ]]; then
     torch_args+=(--train-limit "$train_limit")
 fi
 
+# Both sides use every core they are given; anything else running skews the ratio.
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="${load_start%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "train_vs_torch: warning: load average $load_start before starting; the figures will be noisy" >&2
+fi
+
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/train_vs_torch.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 rows="$tmp/rows.jsonl"
@@ -91,21 +97,24 @@ for ((i = 1; i <= repeats; i++)); do
     "$ELAG" train "$CONFIG" "${elag_args[@]}" --out "$tmp/elag-$i" --force --quiet >/dev/null
     "$PY" -c "$elag_row" "$tmp/elag-$i/summary.json" "$i" "$threads" >>"$rows"
     echo "train_vs_torch: run $i/$repeats: pytorch" >&2
-    "$PY" "$ROOT/bench/torch_train.py" "${torch_args[@]}" >"$tmp/torch-$i.json"
+    # Debian's torch does its GEMMs in OpenBLAS (pthread build), whose pool sizes itself from
+    # this variable, not from torch.set_num_threads; pin it so both sides use the same cores.
+    OPENBLAS_NUM_THREADS="$threads" "$PY" "$ROOT/bench/torch_train.py" "${torch_args[@]}" >"$tmp/torch-$i.json"
     "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); r["run"] = int(sys.argv[2]); print(json.dumps(r))' \
         "$tmp/torch-$i.json" "$i" >>"$rows"
 done
 
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$(dirname "$RESULTS")"
 cpu_model="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)"
 elag_version="$("$ELAG" --version 2>/dev/null | head -n1 || true)"
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
 
 "$PY" - "$rows" "$RESULTS" "$(nproc)" "$cpu_model" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    "$elag_version" "$commit" "$repeats" "$threads" "$command" <<'EOF'
+    "$elag_version" "$commit" "$repeats" "$threads" "$command" "$load_start" "$load_end" <<'EOF'
 import json, os, statistics, sys
 
-rows_path, out_path, nproc, cpu, date, elag_version, commit, repeats, threads, command = sys.argv[1:]
+rows_path, out_path, nproc, cpu, date, elag_version, commit, repeats, threads, command, load_start, load_end = sys.argv[1:]
 rows = [json.loads(line) for line in open(rows_path)]
 keys = ["train_seconds", "samples_per_second", "mask_update_seconds", "test_accuracy", "sparsity"]
 
@@ -131,6 +140,8 @@ result = {
         "nproc": int(nproc),
         "cpu_model": cpu,
         "date": date,
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
         "openblas_env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith("OPENBLAS_")},
     },
     "elag_version": elag_version,
@@ -153,4 +164,5 @@ for name, m in (("elag", e), ("pytorch", t)):
           f"{m['mask_update_seconds']:9.3f}{100 * m['mask_update_share']:8.2f}"
           f"{m['test_accuracy']:10.4f}{m['sparsity']:10.4f}")
 print(f"elag/pytorch samples/s: {ratio:.2f}x   (torch {torch_version}; written to {out_path})")
+print(f"load average {load_start} before, {load_end} after")
 EOF

@@ -43,9 +43,10 @@ cudaError_t elag_cuda_bias_grad(float *db, const float *dy, int rows, int cols,
                                 cudaStream_t stream);
 
 /* ---- xent.cu ---- */
-/* Softmax cross-entropy, one warp per row, row maths in double. logits (rows, cols), labels (rows) in [0, cols),
- * dlogits (rows, cols) or NULL, stats (2): stats[0] += sum of row losses, stats[1] += rows
- * whose first maximum is the label. */
+/* Softmax cross-entropy, one warp per row, row maths in double. logits (rows, cols),
+ * labels (rows) in [0, cols), dlogits (rows, cols) or NULL, stats (2): stats[0] += sum of
+ * row losses, stats[1] += rows whose first maximum is the label. A label out of range
+ * gives a NaN loss (not checked on the host: labels live on the device). */
 cudaError_t elag_cuda_xent(const float *logits, const int32_t *labels, int rows, int cols,
                            float *dlogits, float *stats, cudaStream_t stream);
 
@@ -64,8 +65,8 @@ cudaError_t elag_cuda_init_uniform(float *x, size_t n, float lo, float hi, uint6
                                    uint64_t stream_id, cudaStream_t stream);
 
 /* ---- sgd_step.cu ---- */
-/* Fused SGD-momentum step (PyTorch semantics) on w, v (n), then w, v *= mask when mask is
- * not NULL. g (n) is read only. */
+/* Fused SGD-momentum step (PyTorch semantics) on w, v (n), then w, v = 0 where mask == 0
+ * when mask is not NULL; rounded like the reference (bit-identical). g (n) is read only. */
 cudaError_t elag_cuda_sgd_step(float *w, const float *g, float *v, const float *mask, size_t n,
                                float lr, float momentum, float weight_decay, int nesterov,
                                cudaStream_t stream);

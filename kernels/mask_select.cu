@@ -43,7 +43,7 @@ static __device__ __forceinline__ unsigned int select_key(float s)
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-static __global__ void select_init_kernel(struct select_state *st, unsigned long long rank)
+static __global__ void mask_select_init_kernel(struct select_state *st, unsigned long long rank)
 {
     for (int b = threadIdx.x; b < SEL_BINS; b += blockDim.x) st->hist[b] = 0;
     if (threadIdx.x == 0) {
@@ -57,8 +57,8 @@ static __global__ void select_init_kernel(struct select_state *st, unsigned long
  * warp runs the same iterations, so equal digits of a warp are added once by a leader
  * (__match_any_sync): scores of pruned weights (-1) or zeros would otherwise all hit one
  * shared-memory bin. */
-static __global__ void select_hist_kernel(const float *score, size_t n, struct select_state *st,
-                                          int shift)
+static __global__ void mask_select_hist_kernel(const float *score, size_t n,
+                                               struct select_state *st, int shift)
 {
     __shared__ unsigned int bins[SEL_BINS];
     for (int b = threadIdx.x; b < SEL_BINS; b += blockDim.x) bins[b] = 0;
@@ -84,7 +84,7 @@ static __global__ void select_hist_kernel(const float *score, size_t n, struct s
 
 /* One block: finds the digit whose cumulative count passes the rank, narrows the prefix
  * and the rank to that digit, and clears the histogram for the next pass. */
-static __global__ void select_pick_kernel(struct select_state *st, int shift)
+static __global__ void mask_select_pick_kernel(struct select_state *st, int shift)
 {
     if (threadIdx.x == 0) {
         unsigned long long rank = st->rank, below = 0;
@@ -106,7 +106,7 @@ static __global__ void select_pick_kernel(struct select_state *st, int shift)
 }
 
 /* counts[b] = number of keys equal to T in chunk b. */
-static __global__ void select_count_kernel(const float *score, size_t n,
+static __global__ void mask_select_count_kernel(const float *score, size_t n,
                                            const struct select_state *st,
                                            unsigned long long *counts)
 {
@@ -125,7 +125,7 @@ static __global__ void select_count_kernel(const float *score, size_t n,
 
 /* Writes the mask of chunk b: keys below T pruned, above kept, equal ones pruned while
  * their index-order rank among all equal keys (chunk offset + rank in chunk) < need. */
-static __global__ void select_write_kernel(float *mask, const float *score, size_t n,
+static __global__ void mask_select_write_kernel(float *mask, const float *score, size_t n,
                                            const struct select_state *st,
                                            const unsigned long long *offsets)
 {
@@ -197,21 +197,22 @@ extern "C" cudaError_t elag_cuda_mask_select(float *mask, const float *score, si
     unsigned long long *counts = (unsigned long long *)(base + off_counts);
     unsigned long long *offsets = (unsigned long long *)(base + off_offsets);
 
-    select_init_kernel<<<1, ELAG_BLOCK, 0, stream>>>(st, (unsigned long long)(k - 1));
+    mask_select_init_kernel<<<1, ELAG_BLOCK, 0, stream>>>(st, (unsigned long long)(k - 1));
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     for (int p = 0; p < SEL_PASSES; p++) {
         int shift = 32 - SEL_BITS * (p + 1); /* most significant digit first */
-        select_hist_kernel<<<elag_grid_for(n), ELAG_BLOCK, 0, stream>>>(score, n, st, shift);
+        mask_select_hist_kernel<<<elag_grid_for(n), ELAG_BLOCK, 0, stream>>>(score, n, st, shift);
         if ((e = cudaGetLastError()) != cudaSuccess) return e;
-        select_pick_kernel<<<1, ELAG_BLOCK, 0, stream>>>(st, shift);
+        mask_select_pick_kernel<<<1, ELAG_BLOCK, 0, stream>>>(st, shift);
         if ((e = cudaGetLastError()) != cudaSuccess) return e;
     }
-    select_count_kernel<<<(unsigned)chunks, ELAG_BLOCK, 0, stream>>>(score, n, st, counts);
+    mask_select_count_kernel<<<(unsigned)chunks, ELAG_BLOCK, 0, stream>>>(score, n, st, counts);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     e = cub::DeviceScan::ExclusiveSum(base + off_cub, cub_bytes, counts, offsets, (int)chunks,
                                       stream);
     if (e != cudaSuccess) return e;
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
-    select_write_kernel<<<(unsigned)chunks, ELAG_BLOCK, 0, stream>>>(mask, score, n, st, offsets);
+    mask_select_write_kernel<<<(unsigned)chunks, ELAG_BLOCK, 0, stream>>>(mask, score, n, st,
+                                                                          offsets);
     return cudaGetLastError();
 }

@@ -36,13 +36,11 @@ static int n_host, n_dev;
 #define OK(expr) cr_assert_eq((expr), ELAG_OK, "%s: %s", #expr, elag_last_error())
 #define CLOSE(what, got, want, n)                                                                  \
     cr_expect_eq(elag_test_compare(what, got, want, n, ELAG_TOL_CUDA_ABS, ELAG_TOL_CUDA_REL), 0)
-/* Bit-identical: memcmp, with elag_test_compare first to print where they differ. */
+/* Bit-identical (memcmp); elag_test_compare prints where, when they differ. */
 #define IDENTICAL(what, got, want, n)                                                              \
-    do {                                                                                           \
-        if (memcmp(got, want, (n) * sizeof(float)) != 0)                                           \
-            (void)elag_test_compare(what, got, want, n, 0.0, 0.0);                                 \
-        cr_expect(memcmp(got, want, (n) * sizeof(float)) == 0, "%s: not bit-identical", what);     \
-    } while (0)
+    cr_expect(memcmp(got, want, (n) * sizeof(float)) == 0 ||                                       \
+                  (elag_test_compare(what, got, want, n, 0.0, 0.0), 0),                            \
+              "%s: not bit-identical", what)
 #define NEED_CUDA()                                                                                \
     do {                                                                                           \
         if (elag_cuda_count_devices() == 0) cr_skip_test("no CUDA device");                        \
@@ -50,15 +48,12 @@ static int n_host, n_dev;
     } while (0)
 
 static void setup(void) { OK(elag_cpu_ref_backend_init(&ref)); }
-
 static void teardown(void)
 {
     for (int i = 0; i < n_dev; i++) cu->release(cu, dev_keep[i]);
     for (int i = 0; i < n_host; i++) free(host_keep[i]);
-    n_dev = n_host = 0;
-    elag_backend_free(cu);
-    elag_backend_free(ref);
-    cu = ref = NULL;
+    elag_backend_free(cu), elag_backend_free(ref);
+    n_dev = n_host = 0, cu = ref = NULL;
 }
 
 TestSuite(cuda, .init = setup, .fini = teardown);
@@ -79,13 +74,6 @@ static float *hrnd(size_t n, float lo, float hi, uint64_t seed)
     return x;
 }
 
-static float *hdup(const float *x, size_t n)
-{
-    float *y = hbuf(n * sizeof *y);
-    memcpy(y, x, n * sizeof *y);
-    return y;
-}
-
 /* Device copy of a host buffer, released at teardown. */
 static void *dcopy(const void *h, size_t bytes)
 {
@@ -97,7 +85,6 @@ static void *dcopy(const void *h, size_t bytes)
 }
 
 static void fetch(void *h, const void *d, size_t bytes) { OK(cu->to_host(cu, h, d, bytes)); }
-
 /* A 0/1 mask with about `zero_frac` zeros. */
 static float *hmask(size_t n, double zero_frac, uint64_t seed)
 {
@@ -299,24 +286,22 @@ Test(cuda, xent_wide_rows)
 Test(cuda, gather_rows_and_labels)
 {
     NEED_CUDA();
-    const int src_rows = 50, cols = 13, rows = 37;
-    float *src = hrnd((size_t)src_rows * cols, -1.0f, 1.0f, 101);
-    int32_t *lsrc = hbuf(src_rows * 4u), *idx = hbuf(rows * 4u), *lgot = hbuf(rows * 4u);
-    int32_t *lwant = hbuf(rows * 4u);
-    for (int i = 0; i < src_rows; i++) lsrc[i] = i * 3 - 7;
-    for (int r = 0; r < rows; r++) idx[r] = (r * 17 + 5) % src_rows; /* with repeats */
-    float *want = hbuf((size_t)rows * cols * 4), *got = hbuf((size_t)rows * cols * 4);
-    float *dsrc = dcopy(src, (size_t)src_rows * cols * 4), *ddst = dcopy(want, (size_t)rows * cols * 4);
-    int32_t *didx = dcopy(idx, rows * 4u), *dls = dcopy(lsrc, src_rows * 4u);
-    int32_t *dld = dcopy(lgot, rows * 4u);
-    OK(ref->gather_rows(ref, want, src, idx, rows, cols));
-    OK(cu->gather_rows(cu, ddst, dsrc, didx, rows, cols));
-    fetch(got, ddst, (size_t)rows * cols * 4);
-    IDENTICAL("gather_rows", got, want, (size_t)rows * cols);
-    OK(ref->gather_i32(ref, lwant, lsrc, idx, rows));
-    OK(cu->gather_i32(cu, dld, dls, didx, rows));
-    fetch(lgot, dld, rows * 4u);
-    cr_expect(memcmp(lgot, lwant, rows * 4u) == 0, "gather_i32 differs");
+    enum { SRC = 50, COLS = 13, ROWS = 37, NF = ROWS * COLS };
+    float *src = hrnd(SRC * COLS, -1.0f, 1.0f, 101), *want = hbuf(NF * 4), *got = hbuf(NF * 4);
+    int32_t *lsrc = hbuf(SRC * 4), *idx = hbuf(ROWS * 4), *lgot = hbuf(ROWS * 4);
+    int32_t *lwant = hbuf(ROWS * 4);
+    for (int i = 0; i < SRC; i++) lsrc[i] = i * 3 - 7;
+    for (int r = 0; r < ROWS; r++) idx[r] = (r * 7 + 5) % 29; /* with repeats */
+    float *dsrc = dcopy(src, SRC * COLS * 4), *ddst = dcopy(want, NF * 4);
+    int32_t *didx = dcopy(idx, ROWS * 4), *dls = dcopy(lsrc, SRC * 4), *dld = dcopy(lgot, ROWS * 4);
+    OK(ref->gather_rows(ref, want, src, idx, ROWS, COLS));
+    OK(cu->gather_rows(cu, ddst, dsrc, didx, ROWS, COLS));
+    fetch(got, ddst, NF * 4);
+    IDENTICAL("gather_rows", got, want, NF);
+    OK(ref->gather_i32(ref, lwant, lsrc, idx, ROWS));
+    OK(cu->gather_i32(cu, dld, dls, didx, ROWS));
+    fetch(lgot, dld, ROWS * 4);
+    cr_expect(memcmp(lgot, lwant, ROWS * 4) == 0, "gather_i32 differs");
 }
 
 /* ---- initialisation ---- */
@@ -328,8 +313,7 @@ Test(cuda, init_uniform_bit_identical)
     const uint64_t seeds[] = {0, 42, 0xDEADBEEFCAFEull};
     const uint64_t streams[] = {0x1000, 0x1003, (1ull << 40) + 7};
     const float bounds[][2] = {{-0.0874f, 0.0874f}, {0.0f, 1.0f}, {-3.0f, 0.5f}};
-    float *got = hbuf(BIG * 4 * 3), *want = hbuf(BIG * 4 * 3);
-    float *d = dcopy(want, BIG * 4 * 3);
+    float *got = hbuf(BIG * 4), *want = hbuf(BIG * 4), *d = dcopy(want, BIG * 4);
     for (size_t s = 0; s < 6; s++)
         for (int q = 0; q < 3; q++) {
             size_t n = sizes[s];
@@ -367,8 +351,7 @@ Test(cuda, sgd_step_masked_momentum_nesterov)
             OK(cu->sgd_step(cu, dw, dg, dv, dm, n, 0.05f, 0.9f, 1e-4f, nesterov));
         }
         float *gw = hbuf(n * 4), *gv = hbuf(n * 4);
-        fetch(gw, dw, n * 4);
-        fetch(gv, dv, n * 4);
+        fetch(gw, dw, n * 4), fetch(gv, dv, n * 4);
         CLOSE("sgd w", gw, w, n);
         CLOSE("sgd v", gv, v, n);
         cr_log_info("sgd variant %d: %zu of %zu weights not bit-identical", variant,
@@ -395,9 +378,7 @@ Test(cuda, adamw_step_masked_steps_1_to_6)
             OK(cu->adamw_step(cu, dw, dg, dm, dv, dmask, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t));
         }
         float *gw = hbuf(n * 4), *gm = hbuf(n * 4), *gv = hbuf(n * 4);
-        fetch(gw, dw, n * 4);
-        fetch(gm, dm, n * 4);
-        fetch(gv, dv, n * 4);
+        fetch(gw, dw, n * 4), fetch(gm, dm, n * 4), fetch(gv, dv, n * 4);
         CLOSE("adamw w", gw, w, n);
         CLOSE("adamw m", gm, m, n);
         CLOSE("adamw v", gv, v, n);
@@ -473,8 +454,7 @@ Test(cuda, count_nonzero_sparsities)
     for (int j = 0; j < 5; j++) {
         float *x = hrnd(BIG, -1.0f, 1.0f, 181), *mask = hmask(BIG, sp[j], 182 + j);
         OK(ref->mask_apply(ref, x, mask, BIG));
-        x[0] = NAN; /* NaN counts as nonzero, -0 as zero */
-        x[1] = -0.0f;
+        x[0] = NAN, x[1] = -0.0f; /* NaN counts as nonzero, -0 as zero */
         size_t want = 0, got = 1;
         float *dx = dcopy(x, BIG * 4);
         OK(ref->count_nonzero(ref, x, BIG, &want));
@@ -508,23 +488,25 @@ Test(cuda, errors_oom_and_bad_arguments)
 }
 
 /* Needs no device: the message format of the generic check, for each library. (Enum
- * constants are ints in C; the casts give them their status type, as calls return it.) */
+ * constants are ints in C, so they go through variables of their status type, as a call's
+ * result would.) */
 Test(cuda, check_messages_name_call_and_place)
 {
-    cr_expect_eq(ELAG_CUDA_STATUS((cudaError_t)cudaErrorInvalidValue, "cudaFoo(x)"), ELAG_ERR_DEVICE);
+    cudaError_t e = cudaErrorInvalidValue;
+    cr_expect_eq(ELAG_CUDA_STATUS(e, "cudaFoo(x)"), ELAG_ERR_DEVICE);
     cr_expect(strstr(elag_last_error(), "cuda: cudaFoo(x) failed: cudaErrorInvalidValue") != NULL,
               "%s", elag_last_error());
-    cr_expect(strstr(elag_last_error(), "tests/test_cuda_ops.c:") != NULL ||
-                  strstr(elag_last_error(), "test_cuda_ops.c:") != NULL,
-              "%s", elag_last_error());
-    cr_expect_eq(ELAG_CUDA_STATUS((cublasStatus_t)CUBLAS_STATUS_INVALID_VALUE, "cublasBar()"), ELAG_ERR_DEVICE);
+    cr_expect(strstr(elag_last_error(), "test_cuda_ops.c:") != NULL, "%s", elag_last_error());
+    cublasStatus_t s = CUBLAS_STATUS_INVALID_VALUE;
+    cr_expect_eq(ELAG_CUDA_STATUS(s, "cublasBar()"), ELAG_ERR_DEVICE);
     cr_expect(strstr(elag_last_error(), "CUBLAS_STATUS_INVALID_VALUE") != NULL, "%s",
               elag_last_error());
-    cr_expect_eq(ELAG_CUDA_STATUS((cusparseStatus_t)CUSPARSE_STATUS_NOT_SUPPORTED, "cusparseBaz()"),
-                 ELAG_ERR_DEVICE);
+    cusparseStatus_t z = CUSPARSE_STATUS_NOT_SUPPORTED;
+    cr_expect_eq(ELAG_CUDA_STATUS(z, "cusparseBaz()"), ELAG_ERR_DEVICE);
     cr_expect(strstr(elag_last_error(), "CUSPARSE_STATUS_NOT_SUPPORTED") != NULL, "%s",
               elag_last_error());
-    cr_expect_eq(ELAG_CUDA_STATUS((cudaError_t)cudaSuccess, "ok()"), ELAG_OK);
+    e = cudaSuccess;
+    cr_expect_eq(ELAG_CUDA_STATUS(e, "ok()"), ELAG_OK);
 }
 
 /* Needs no device: no GPU means 0 devices and a clear ELAG_ERR_NO_DEVICE, no crash. */

@@ -34,7 +34,6 @@ static elag_status fast_gemm(elag_backend *b, int trans_a, int trans_b, int m, i
                              float alpha, const float *a, int lda, const float *bm, int ldb,
                              float beta, float *c, int ldc)
 {
-    (void)b;
     ELAG_TRY(elag_cpu_check_gemm(trans_a, trans_b, m, n, k, lda, ldb, ldc));
     if (m == 0 || n == 0) return ELAG_OK;
     if (k == 0) { /* op(A) op(B) is empty: C = beta C, and C is not read when beta == 0 */
@@ -45,9 +44,39 @@ static elag_status fast_gemm(elag_backend *b, int trans_a, int trans_b, int m, i
             }
         return ELAG_OK;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, bm, ldb, beta, c,
-                ldc);
+    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    int parts = b->threads;
+    if ((double)m * n * k < ELAG_CPU_GEMM_PAR_MIN) parts = 1;
+    if (parts <= 1) {
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc);
+        return ELAG_OK;
+    }
+    /* One thread pool only: OpenBLAS runs single-threaded inside each OpenMP thread, on a
+     * slice of C's rows (or columns when C is wide). Two pools (OpenBLAS pthreads and
+     * OpenMP) spinning against each other on few cores cost 10x. */
+    const int split_rows = m >= n;
+    const int dim = split_rows ? m : n, align = split_rows ? 4 : 16;
+#pragma omp parallel num_threads(parts)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int chunk = (dim + nt - 1) / nt;
+        chunk = (chunk + align - 1) / align * align;
+        int lo = t * chunk, hi = lo + chunk < dim ? lo + chunk : dim;
+        if (lo < hi) {
+            if (split_rows) {
+                /* rows lo..hi of op(A): A (m,k) rows, or A^T stored (k,m) columns */
+                const float *as = trans_a ? a + lo : a + (size_t)lo * lda;
+                cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, n, k, alpha, as, lda, bm, ldb, beta,
+                            c + (size_t)lo * ldc, ldc);
+            } else {
+                /* columns lo..hi of op(B): B (k,n) columns, or B^T stored (n,k) rows */
+                const float *bs = trans_b ? bm + (size_t)lo * ldb : bm + lo;
+                cblas_sgemm(CblasRowMajor, ta, tb, m, hi - lo, k, alpha, a, lda, bs, ldb, beta,
+                            c + lo, ldc);
+            }
+        }
+    }
     return ELAG_OK;
 }
 
@@ -273,8 +302,9 @@ elag_status elag_cpu_backend_init(int threads, elag_backend **out)
         return elag_fail(ELAG_ERR_NOMEM, "cpu: out of host memory");
     }
     ctx->seg = seg;
-    /* OpenBLAS keeps its thread count process-wide: the last CPU backend opened wins. */
-    openblas_set_num_threads(threads);
+    /* OpenBLAS stays single-threaded (process-wide setting); fast_gemm splits large
+     * products over OpenMP threads itself. */
+    openblas_set_num_threads(1);
     b->name = "cpu";
     b->kind = ELAG_DEVICE_CPU;
     b->device_index = 0;

@@ -15,6 +15,8 @@
 
 /* Below this many elements a loop runs on one thread: starting the team costs more. */
 #define ELAG_CPU_PAR_MIN 32768
+/* Products with m*n*k below this run on one thread: splitting costs more than it saves. */
+#define ELAG_CPU_GEMM_PAR_MIN 262144.0
 
 /* Host memory ops shared by both CPU backends ("device" memory is host memory).
  * alloc returns 64-byte aligned, zeroed memory, released with free(). */

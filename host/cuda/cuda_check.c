@@ -2,7 +2,8 @@
  * The generic CUDA-family failure and its three thin per-library checkers
  * (see cuda_check.h). Messages name the call, the library's own error name and
  * text, and the source position, e.g.
- *   cuda: cublasSgemm(...) failed: CUBLAS_STATUS_INVALID_VALUE: an invalid ... (host/cuda/cuda_blas.c:61)
+ *   cuda: cudaMemcpyAsync(...) failed: cudaErrorInvalidValue (1): invalid argument
+ *   (host/cuda/cuda_memory.c:97)
  */
 #include "cuda/cuda_check.h"
 
