@@ -16,6 +16,8 @@
 
 /* The one place the CUDA backend is registered. */
 #ifdef ELAG_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+
 static const char elag_cuda_none[] = "no CUDA device found";
 
 static int elag_cuda_devices(void) { return elag_cuda_count_devices(); }
@@ -23,6 +25,12 @@ static int elag_cuda_devices(void) { return elag_cuda_count_devices(); }
 static elag_status elag_cuda_open(int index, elag_backend **out)
 {
     return elag_cuda_backend_init(index, out);
+}
+
+static elag_status elag_cuda_tf32(elag_backend *b, int on)
+{
+    int r = elag_cuda_set_tf32(b, on);
+    return r < 0 ? (elag_status)r : ELAG_OK;
 }
 #else
 static const char elag_cuda_none[] = "no CUDA device found (this build has no CUDA backend)";
@@ -34,6 +42,13 @@ static elag_status elag_cuda_open(int index, elag_backend **out)
     (void)index;
     (void)out;
     return elag_fail(ELAG_ERR_NO_DEVICE, "--device cuda: %s", elag_cuda_none);
+}
+
+static elag_status elag_cuda_tf32(elag_backend *b, int on)
+{
+    (void)b;
+    (void)on;
+    return ELAG_OK;
 }
 #endif
 
@@ -111,4 +126,10 @@ void elag_backend_free(elag_backend *b)
     if (b == NULL) return;
     ELAG_ASSERT(b->destroy != NULL);
     b->destroy(b);
+}
+
+elag_status elag_backend_set_tf32(elag_backend *b, int on)
+{
+    if (b->kind != ELAG_DEVICE_CUDA) return ELAG_OK; /* CPU GEMMs are always full FP32 */
+    return elag_cuda_tf32(b, on);
 }

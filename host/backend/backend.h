@@ -30,6 +30,14 @@ typedef enum elag_device_kind {
 } elag_device_kind;
 
 typedef struct elag_backend elag_backend;
+typedef struct elag_sparse_host elag_sparse_host; /* host/sparse/sparse.h */
+typedef struct elag_sparse_dev elag_sparse_dev;   /* a matrix prepared by one backend */
+
+/* Options for preparing a sparse matrix (sparse_create). */
+typedef struct elag_sparse_opts {
+    int max_n;   /* largest batch the products will use */
+    int alg;     /* CUDA: 0 = default (chosen by measurement), else cuSPARSE SpMM ALG1..3 */
+} elag_sparse_opts;
 
 struct elag_backend {
     const char *name;      /* "cpu-ref", "cpu", "cuda:0" */
@@ -117,6 +125,22 @@ struct elag_backend {
                                size_t k);
     /* *out_host = number of nonzero entries of x. */
     elag_status (*count_nonzero)(elag_backend *b, const float *x, size_t n, size_t *out_host);
+
+    /* ---- sparse inference (feature-major activations: x (features, n) row-major) ---- */
+    /* Copies a host matrix (CSR or Blocked-ELL; dense is refused) to the device and
+     * prepares products with up to opts->max_n columns: descriptors, buffers, row
+     * partitions, cuSPARSE preprocessing. Freed with sparse_destroy. */
+    elag_status (*sparse_create)(elag_backend *b, const elag_sparse_host *a,
+                                 const elag_sparse_opts *opts, elag_sparse_dev **out);
+    void (*sparse_destroy)(elag_backend *b, elag_sparse_dev *a); /* NULL does nothing */
+    /* y(rows, n) = A(rows, cols) x(cols, n), then y[r][:] += bias[r] when bias is not NULL,
+     * then y = max(y, 0) when relu. n <= max_n. */
+    elag_status (*sparse_mm)(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
+                             const float *bias, int relu, float *y);
+    /* Dense epilogue in the same layout: y(rows, n)[r][:] += bias[r] (bias may be NULL),
+     * then ReLU when relu. */
+    elag_status (*bias_relu_rows)(elag_backend *b, float *y, const float *bias, int rows, int n,
+                                  int relu);
 };
 
 /* Opens a backend by name: "cpu-ref", "cpu", "cuda", "cuda:N" or "auto" (cuda:0 when a CUDA
@@ -125,6 +149,10 @@ struct elag_backend {
 elag_status elag_backend_open(const char *device, int threads, elag_backend **out,
                               char *note, size_t note_len);
 void elag_backend_free(elag_backend *b);
+
+/* TF32 tensor-core GEMMs on CUDA (config key cuda.tf32); FP32 otherwise and by default.
+ * Does nothing on CPU backends. */
+elag_status elag_backend_set_tf32(elag_backend *b, int on);
 
 /* Number of CUDA devices (0 when built without CUDA or none is present). */
 int elag_cuda_device_count(void);

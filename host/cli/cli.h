@@ -12,6 +12,12 @@
 
 int elag_cmd_train(int argc, char **argv);
 int elag_cmd_eval(int argc, char **argv);
+int elag_cmd_export(int argc, char **argv); /* cmd_export.c */
+int elag_cmd_infer(int argc, char **argv);  /* cmd_infer.c */
+int elag_cmd_bench(int argc, char **argv);  /* cmd_bench.c: bench spmm, dispatches bench model */
+int elag_cmd_bench_model(int argc, char **argv); /* cmd_bench_model.c: argv[0] = "model" */
+int elag_cmd_sweep(int argc, char **argv);  /* cmd_sweep.c */
+int elag_cmd_report(int argc, char **argv); /* cmd_report.c */
 
 /* Prints "elag: <last error>" once and returns the exit code for st. */
 int elag_cli_fail(elag_status st);

@@ -119,7 +119,11 @@ int elag_cmd_train(int argc, char **argv)
     elag_backend *be = NULL;
     char note[256] = "";
     st = elag_backend_open(cfg.device, cfg.train.threads, &be, note, sizeof note);
-    if (st != ELAG_OK) return elag_cli_fail(st);
+    if (st == ELAG_OK) st = elag_backend_set_tf32(be, cfg.cuda.tf32);
+    if (st != ELAG_OK) {
+        elag_backend_free(be);
+        return elag_cli_fail(st);
+    }
     if (note[0] && !quiet) fprintf(stderr, "elag: %s\n", note);
     elag_run_data data;
     st = elag_run_data_load(&cfg, &data);

@@ -14,6 +14,12 @@ static const char usage[] =
     "commands:\n"
     "  train CONFIG   train (and prune) a model, writes runs/<name>/\n"
     "  eval MODEL     test accuracy and per-layer sparsity of a checkpoint\n"
+    "  export MODEL   write a pruned model as dense, CSR or Blocked-ELL weights\n"
+    "  infer FILE     sparse inference: accuracy, throughput, latency\n"
+    "  bench spmm     sparse vs dense products on real layer shapes\n"
+    "  bench model F  end-to-end dense vs sparse inference of an export\n"
+    "  sweep FILE     a grid of runs: parallel, resumable, shardable\n"
+    "  report DIR     tables and plots of a sweep\n"
     "\n"
     "options:\n"
     "  --version      print the version\n"
@@ -73,6 +79,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "train") == 0) return elag_cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return elag_cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0) return elag_cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "infer") == 0) return elag_cmd_infer(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return elag_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "sweep") == 0) return elag_cmd_sweep(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return elag_cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "elag: unknown command '%s' (see 'elag --help')\n", cmd);
     return 2;
 }

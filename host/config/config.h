@@ -114,6 +114,10 @@ typedef struct elag_config {
     } train;
 
     struct {
+        int tf32; /* default 0: GEMMs in full FP32; 1 allows TF32 tensor cores */
+    } cuda;
+
+    struct {
         elag_prune_method method;       /* default none */
         elag_prune_criterion criterion; /* default magnitude */
         elag_prune_scope scope;         /* default layer */

@@ -84,6 +84,9 @@ const elag_cfg_key elag_cfg_keys[] = {
     CFG_NUM("train.lr_schedule.min_lr", ELAG_CFG_FLOAT, train.lr_schedule.min_lr, 0, INFINITY,
             0, 0),
 
+    CFG_SECTION("cuda"),
+    CFG_BOOL("cuda.tf32", cuda.tf32),
+
     CFG_SECTION("prune"),
     CFG_ENUM("prune.method", prune.method, elag_cfg_prune_method_names,
              elag_cfg_prune_method_later),

@@ -1,0 +1,13 @@
+/*
+ * `elag export`: placeholder until its issue lands (see the issue tracker).
+ * TODO(owner): replace this file with the real command.
+ */
+#include "cli/cli.h"
+
+int elag_cmd_export(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "elag: 'export' is not built yet\n");
+    return 1;
+}

@@ -1,0 +1,13 @@
+/*
+ * `elag sweep`: placeholder until its issue lands (see the issue tracker).
+ * TODO(owner): replace this file with the real command.
+ */
+#include "cli/cli.h"
+
+int elag_cmd_sweep(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "elag: 'sweep' is not built yet\n");
+    return 1;
+}
