@@ -110,7 +110,7 @@ int elag_cmd_eval(int argc, char **argv)
     char note[256] = "";
     st = elag_backend_open(device, ck.cfg.train.threads, &be, note, sizeof note);
     if (st == ELAG_OK && note[0] && !json) fprintf(stderr, "elag: %s\n", note);
-    if (st == ELAG_OK) st = elag_run_data_load(&ck.cfg, &data);
+    if (st == ELAG_OK) st = elag_run_data_load_test(&ck.cfg, &data);
     if (st == ELAG_OK && (data.test.features != ck.input_dim || data.test.classes != ck.classes))
         st = elag_fail(ELAG_ERR_INPUT, "%s: model takes %d features and %d classes, its test set "
                                        "has %d and %d", model_path, ck.input_dim, ck.classes,

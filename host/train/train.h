@@ -20,6 +20,8 @@ typedef struct elag_run_data {
 } elag_run_data;
 
 elag_status elag_run_data_load(const elag_config *cfg, elag_run_data *d);
+/* Only the test set (train and val stay empty): for evaluation and inference. */
+elag_status elag_run_data_load_test(const elag_config *cfg, elag_run_data *d);
 void elag_run_data_free(elag_run_data *d);
 
 typedef struct elag_progress {
