@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include "train/checkpoint.h"
+#include "train/report.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -38,19 +39,7 @@ static void print_json(const char *path, const elag_train_summary *s, double sps
     cJSON_AddNumberToObject(o, "params_total", (double)s->params_total);
     cJSON_AddNumberToObject(o, "params_prunable", (double)s->params_prunable);
     cJSON_AddNumberToObject(o, "params_nonzero", (double)s->params_nonzero);
-    cJSON *layers = cJSON_AddArrayToObject(o, "layers");
-    for (int i = 0; i < s->n_layers; i++) {
-        const elag_layer_summary *l = &s->layers[i];
-        cJSON *lo = cJSON_CreateObject();
-        cJSON_AddStringToObject(lo, "name", l->name);
-        cJSON *shape = cJSON_AddArrayToObject(lo, "shape");
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->rows));
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->cols));
-        cJSON_AddNumberToObject(lo, "params", (double)l->params);
-        cJSON_AddNumberToObject(lo, "nonzero", (double)l->nonzero);
-        cJSON_AddNumberToObject(lo, "sparsity", 1.0 - (double)l->nonzero / (double)l->params);
-        cJSON_AddItemToArray(layers, lo);
-    }
+    elag_report_layers_json(o, s);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (text) printf("%s\n", text);

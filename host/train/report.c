@@ -46,6 +46,24 @@ elag_status elag_report_epoch(const char *metrics_path, const elag_progress *p)
     return append_json(metrics_path, o);
 }
 
+void elag_report_layers_json(cJSON *parent, const elag_train_summary *s)
+{
+    cJSON *layers = cJSON_AddArrayToObject(parent, "layers");
+    for (int i = 0; i < s->n_layers; i++) {
+        const elag_layer_summary *l = &s->layers[i];
+        cJSON *lo = cJSON_CreateObject();
+        cJSON_AddStringToObject(lo, "name", l->name);
+        cJSON *shape = cJSON_AddArrayToObject(lo, "shape");
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->rows));
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->cols));
+        cJSON_AddNumberToObject(lo, "params", (double)l->params);
+        cJSON_AddNumberToObject(lo, "nonzero", (double)l->nonzero);
+        cJSON_AddNumberToObject(lo, "sparsity",
+                                l->params ? 1.0 - (double)l->nonzero / (double)l->params : 0);
+        cJSON_AddItemToArray(layers, lo);
+    }
+}
+
 elag_status elag_report_summary(const char *path, const elag_config *cfg,
                                 const elag_train_summary *s)
 {
@@ -67,20 +85,7 @@ elag_status elag_report_summary(const char *path, const elag_config *cfg,
     cJSON_AddNumberToObject(o, "params_prunable", (double)s->params_prunable);
     cJSON_AddNumberToObject(o, "params_nonzero", (double)s->params_nonzero);
     cJSON_AddNumberToObject(o, "sparsity", s->sparsity);
-    cJSON *layers = cJSON_AddArrayToObject(o, "layers");
-    for (int i = 0; i < s->n_layers; i++) {
-        const elag_layer_summary *l = &s->layers[i];
-        cJSON *lo = cJSON_CreateObject();
-        cJSON_AddStringToObject(lo, "name", l->name);
-        cJSON *shape = cJSON_AddArrayToObject(lo, "shape");
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->rows));
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->cols));
-        cJSON_AddNumberToObject(lo, "params", (double)l->params);
-        cJSON_AddNumberToObject(lo, "nonzero", (double)l->nonzero);
-        cJSON_AddNumberToObject(lo, "sparsity",
-                                l->params ? 1.0 - (double)l->nonzero / (double)l->params : 0);
-        cJSON_AddItemToArray(layers, lo);
-    }
+    elag_report_layers_json(o, s);
     cJSON_AddNumberToObject(o, "train_seconds", s->train_seconds);
     cJSON_AddNumberToObject(o, "samples_per_second", s->samples_per_second);
     cJSON_AddNumberToObject(o, "mask_update_seconds", s->mask_update_seconds);
