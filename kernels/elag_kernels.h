@@ -42,6 +42,19 @@ cudaError_t elag_cuda_bias_add(float *y, const float *bias, int rows, int cols,
 cudaError_t elag_cuda_bias_grad(float *db, const float *dy, int rows, int cols,
                                 cudaStream_t stream);
 
+/* ---- bias_relu_rows.cu ---- */
+/* Feature-major epilogue, in place: y(rows, n)[r][j] += bias[r] when bias (rows) is not
+ * NULL, then y = y > 0 ? y : 0 when relu. Nothing to do (no bias, no relu) launches nothing. */
+cudaError_t elag_cuda_bias_relu_rows(float *y, const float *bias, int rows, int n, int relu,
+                                     cudaStream_t stream);
+/* The same epilogue reading from a separate buffer: y(rows, n)[r][j] = src(r, j) (+ bias[r])
+ * (ReLU), where src is row-major with row stride ld >= n (src_col_major == 0) or
+ * column-major with column stride ld >= rows (src_col_major != 0, transposed through
+ * shared memory). src and y must not overlap. */
+cudaError_t elag_cuda_bias_relu_rows_from(float *y, const float *src, int src_col_major, int ld,
+                                          const float *bias, int rows, int n, int relu,
+                                          cudaStream_t stream);
+
 /* ---- xent.cu ---- */
 /* Softmax cross-entropy, one warp per row, row maths in double. logits (rows, cols),
  * labels (rows) in [0, cols), dlogits (rows, cols) or NULL, stats (2): stats[0] += sum of

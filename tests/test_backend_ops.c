@@ -86,7 +86,8 @@ static void expect_table_complete(const elag_backend *b)
         ELAG_OP(relu_backward), ELAG_OP(xent),          ELAG_OP(gather_rows),
         ELAG_OP(gather_i32),    ELAG_OP(init_uniform),  ELAG_OP(sgd_step),
         ELAG_OP(adamw_step),    ELAG_OP(mask_apply),    ELAG_OP(score_magnitude),
-        ELAG_OP(mask_select),   ELAG_OP(count_nonzero),
+        ELAG_OP(mask_select),   ELAG_OP(count_nonzero), ELAG_OP(sparse_create),
+        ELAG_OP(sparse_destroy), ELAG_OP(sparse_mm),    ELAG_OP(bias_relu_rows),
     };
 #undef ELAG_OP
     size_t listed = sizeof ops / sizeof ops[0];

@@ -557,6 +557,11 @@ static const struct {
     COVER(score_magnitude, mask_apply_and_score_magnitude),
     COVER(mask_select, mask_select_ties_zeros_nan_inf),
     COVER(count_nonzero, count_nonzero_sparsities),
+    /* sparse ops: their parity tests are in tests/test_cuda_sparse.c */
+    COVER(sparse_create, cuda_sparse/csr_each_alg_odd_shapes),
+    COVER(sparse_destroy, cuda_sparse/csr_each_alg_odd_shapes),
+    COVER(sparse_mm, cuda_sparse/bell_16_and_32_padded_shapes),
+    COVER(bias_relu_rows, cuda_sparse/bias_relu_rows_odd_shapes),
 };
 #define N_COVERED (sizeof covered / sizeof *covered)
 

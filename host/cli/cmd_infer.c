@@ -1,13 +1,205 @@
 /*
- * `elag infer`: placeholder until its issue lands (see the issue tracker).
- * TODO(owner): replace this file with the real command.
+ * `elag infer FILE`: runs an export (host/sparse/infer.h) on the test set its config
+ * names: test accuracy, throughput, latency per batch (median, p99) and sparsity, as a
+ * table or one JSON object. --verify also runs the dense masked model built from the
+ * same file and fails (exit 1) when the logits differ by more than 1e-4 (max over all
+ * logits of |sparse - dense| / max(1, |dense|)).
  */
 #include "cli/cli.h"
 
+#include "sparse/infer.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INFER_DEFAULT_BATCH 256
+
+static const char infer_usage[] =
+    "usage: elag infer FILE [options]\n"
+    "\n"
+    "Sparse inference of an export (elag export): test accuracy on the test set of the\n"
+    "config stored in FILE, samples/s, latency per batch (median, p99) and sparsity.\n"
+    "\n"
+    "options:\n"
+    "  --batch N      examples per batch (default 256)\n"
+    "  --device D     auto | cpu | cpu-ref | cuda | cuda:N (default auto)\n"
+    "  --threads N    CPU threads, 0 = all cores (default 0)\n"
+    "  --verify       compare the logits with the dense masked model from the same file:\n"
+    "                 max |sparse - dense| / max(1, |dense|) must be <= 1e-4, else exit 1\n"
+    "  --json         print one JSON object on stdout\n"
+    "  --help         this help\n";
+
+static int parse_int(const char *opt, const char *v, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return elag_cli_usage_error("infer", "%s '%s': expected an integer in %ld..%ld", opt, v,
+                                    lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+typedef struct infer_report {
+    const char *file, *device;
+    int batch;
+    double sparsity;
+    elag_infer_stats s;
+    int verify;
+    double max_rel_err;
+    char formats[ELAG_MAX_LAYERS * 16];
+} infer_report;
+
+static void print_report(const infer_report *r, int json)
+{
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", r->file);
+        cJSON_AddStringToObject(o, "device", r->device);
+        cJSON_AddNumberToObject(o, "batch", r->batch);
+        cJSON_AddNumberToObject(o, "test_accuracy", r->s.accuracy);
+        cJSON_AddNumberToObject(o, "samples", (double)r->s.samples);
+        cJSON_AddNumberToObject(o, "samples_per_second", r->s.samples_per_second);
+        cJSON_AddNumberToObject(o, "latency_ms_median", r->s.latency_ms_median);
+        cJSON_AddNumberToObject(o, "latency_ms_p99", r->s.latency_ms_p99);
+        cJSON_AddNumberToObject(o, "sparsity", r->sparsity);
+        cJSON_AddStringToObject(o, "formats", r->formats);
+        if (r->verify) {
+            cJSON_AddNumberToObject(o, "verify_max_rel_error", r->max_rel_err);
+            cJSON_AddBoolToObject(o, "verified", r->max_rel_err <= ELAG_INFER_VERIFY_TOL);
+        }
+        char *text = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (text) printf("%s\n", text);
+        free(text);
+        return;
+    }
+    printf("file           %s\n", r->file);
+    printf("device         %s\n", r->device);
+    printf("formats        %s\n", r->formats);
+    printf("sparsity       %.4f\n", r->sparsity);
+    printf("test accuracy  %.4f (%ld examples)\n", r->s.accuracy, r->s.samples);
+    printf("throughput     %.0f samples/s\n", r->s.samples_per_second);
+    printf("latency        %.3f ms median, %.3f ms p99 (batch %d, %d batches)\n",
+           r->s.latency_ms_median, r->s.latency_ms_p99, r->batch, r->s.batches);
+    if (r->verify)
+        printf("verify         max relative error %.3g (tolerance %.0e): %s\n", r->max_rel_err,
+               ELAG_INFER_VERIFY_TOL, r->max_rel_err <= ELAG_INFER_VERIFY_TOL ? "ok" : "FAILED");
+}
+
+/* Loads the test set named by the export's config. */
+static elag_status load_test_set(const char *path, const elag_export *e, elag_run_data *data)
+{
+    if (!e->config_yaml)
+        return elag_fail(ELAG_ERR_INPUT, "%s: export has no 'config' in its metadata, so its "
+                                         "test set is unknown", path);
+    char origin[ELAG_PATH_LEN + 16];
+    snprintf(origin, sizeof origin, "%s[config]", path);
+    elag_config cfg;
+    elag_status st = elag_config_parse(e->config_yaml, strlen(e->config_yaml), origin, NULL, 0,
+                                       &cfg);
+    if (st != ELAG_OK) return st;
+    return elag_run_data_load(&cfg, data);
+}
+
+/* Sparse run, then (verify) the dense masked model on the same inputs. */
+static elag_status run(const elag_export *e, elag_backend *be, const elag_dataset *test,
+                       infer_report *r)
+{
+    elag_sparse_net net, dense;
+    float *logits = NULL, *ref = NULL; /* (n, classes) */
+    size_t count = (size_t)test->n * (size_t)e->classes;
+    elag_status st = elag_sparse_net_init(&net, e, be, r->batch, 0);
+    if (st != ELAG_OK) return st;
+    if (r->verify && (!(logits = malloc((count ? count : 1) * sizeof *logits)) ||
+                      !(ref = malloc((count ? count : 1) * sizeof *ref))))
+        st = elag_fail(ELAG_ERR_NOMEM, "infer: out of host memory");
+    if (st == ELAG_OK) st = elag_sparse_net_evaluate(&net, test, r->batch, &r->s, logits);
+    elag_sparse_net_free(&net);
+    if (st == ELAG_OK && r->verify) {
+        elag_infer_stats ds;
+        st = elag_sparse_net_init(&dense, e, be, r->batch, 1);
+        if (st == ELAG_OK) {
+            st = elag_sparse_net_evaluate(&dense, test, r->batch, &ds, ref);
+            elag_sparse_net_free(&dense);
+        }
+        if (st == ELAG_OK) r->max_rel_err = elag_logits_max_rel_err(logits, ref, count);
+    }
+    free(logits);
+    free(ref);
+    return st;
+}
+
 int elag_cmd_infer(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "elag: 'infer' is not built yet\n");
-    return 1;
+    const char *path = NULL, *device = "auto", *batch_s = NULL, *threads_s = NULL;
+    int json = 0, verify = 0, batch = INFER_DEFAULT_BATCH, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(infer_usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") == 0) { json = 1; continue; }
+        if (strcmp(argv[i], "--verify") == 0) { verify = 1; continue; }
+        if ((r = elag_cli_take_value(argc, argv, &i, "--device", &device)) != 0 ||
+            (r = elag_cli_take_value(argc, argv, &i, "--batch", &batch_s)) != 0 ||
+            (r = elag_cli_take_value(argc, argv, &i, "--threads", &threads_s)) != 0) {
+            if (r < 0) return 2;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return elag_cli_usage_error("infer", "unknown option '%s'", argv[i]);
+        if (path) return elag_cli_usage_error("infer", "unexpected argument '%s'", argv[i]);
+        path = argv[i];
+    }
+    if (!path) return elag_cli_usage_error("infer", "missing FILE");
+    if (batch_s && parse_int("--batch", batch_s, 1, 1 << 20, &batch)) return 2;
+    if (threads_s && parse_int("--threads", threads_s, 0, 1024, &threads)) return 2;
+
+    elag_export e;
+    elag_status st = elag_export_load(path, &e);
+    if (st != ELAG_OK) return elag_cli_fail(st);
+    elag_run_data data = {0};
+    elag_backend *be = NULL;
+    infer_report r;
+    memset(&r, 0, sizeof r);
+    r.file = path;
+    r.batch = batch;
+    r.verify = verify;
+    elag_export_sparsity(&e, NULL, NULL, &r.sparsity);
+    for (int i = 0; i < e.n_layers; i++) {
+        if (e.layers[i].type != ELAG_LAYER_LINEAR) continue;
+        char fmt[16];
+        size_t at = strlen(r.formats);
+        snprintf(r.formats + at, sizeof r.formats - at, "%s%s", at ? "," : "",
+                 elag_export_layer_format(&e.layers[i], fmt, sizeof fmt));
+    }
+    char note[256] = "";
+    st = load_test_set(path, &e, &data);
+    if (st == ELAG_OK) st = elag_backend_open(device, threads, &be, note, sizeof note);
+    if (st == ELAG_OK && note[0] && !json) fprintf(stderr, "elag: %s\n", note);
+    if (st == ELAG_OK) {
+        r.device = be->name;
+        st = run(&e, be, &data.test, &r);
+    }
+    int code = 0;
+    if (st == ELAG_OK) {
+        print_report(&r, json);
+        if (verify && !(r.max_rel_err <= ELAG_INFER_VERIFY_TOL)) {
+            fprintf(stderr, "elag: infer --verify: %s: sparse and dense logits differ, max "
+                            "relative error %.3g > %.0e\n", path, r.max_rel_err,
+                    ELAG_INFER_VERIFY_TOL);
+            code = 1;
+        }
+    } else {
+        code = elag_cli_fail(st);
+    }
+    elag_backend_free(be);
+    elag_run_data_free(&data);
+    elag_export_free(&e);
+    return code;
 }

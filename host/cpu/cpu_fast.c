@@ -7,6 +7,7 @@
  * mask_select's radix selection lives in cpu_select.c.
  */
 #include "cpu/cpu_internal.h"
+#include "cpu/cpu_sparse.h"
 
 #include "backend/philox.h"
 #include "core/check.h"
@@ -338,6 +339,11 @@ elag_status elag_cpu_backend_init(int threads, elag_backend **out)
     b->score_magnitude = fast_score_magnitude;
     b->mask_select = elag_cpu_mask_select_fast;
     b->count_nonzero = fast_count_nonzero;
+
+    b->sparse_create = elag_cpu_sparse_create;
+    b->sparse_destroy = elag_cpu_sparse_destroy;
+    b->sparse_mm = elag_cpu_fast_sparse_mm;
+    b->bias_relu_rows = elag_cpu_fast_bias_relu_rows;
 
     *out = b;
     return ELAG_OK;

@@ -6,6 +6,7 @@
  * The host memory ops shared by both CPU backends live here too.
  */
 #include "cpu/cpu_internal.h"
+#include "cpu/cpu_sparse.h"
 
 #include "backend/philox.h"
 #include "core/check.h"
@@ -376,6 +377,11 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
     b->score_magnitude = ref_score_magnitude;
     b->mask_select = ref_mask_select;
     b->count_nonzero = ref_count_nonzero;
+
+    b->sparse_create = elag_cpu_sparse_create;
+    b->sparse_destroy = elag_cpu_sparse_destroy;
+    b->sparse_mm = elag_cpu_ref_sparse_mm;
+    b->bias_relu_rows = elag_cpu_ref_bias_relu_rows;
 
     *out = b;
     return ELAG_OK;

@@ -144,6 +144,7 @@ elag_status elag_cuda_backend_init(int device_index, elag_backend **out)
     elag_cuda_install_memory_ops(b);
     elag_cuda_install_blas_ops(b);
     elag_cuda_install_kernel_ops(b);
+    elag_cuda_install_sparse_ops(b);
     *out = b;
     return ELAG_OK;
 }

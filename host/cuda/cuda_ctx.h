@@ -1,7 +1,7 @@
 /*
  * Private to host/cuda/: the CUDA backend's context (b->ctx) and the pieces its files
  * share. cuda_backend.c creates and destroys the context and fills the table from the
- * three installers below; each op file keeps its functions static.
+ * installers below; each op file keeps its functions static.
  */
 #ifndef ELAG_CUDA_CUDA_CTX_H
 #define ELAG_CUDA_CUDA_CTX_H
@@ -43,6 +43,7 @@ elag_status elag_cuda_scratch(elag_cuda_ctx *ctx, size_t bytes, void **out);
 void elag_cuda_install_memory_ops(elag_backend *b); /* cuda_memory.c: alloc .. sync */
 void elag_cuda_install_blas_ops(elag_backend *b);   /* cuda_blas.c: gemm */
 void elag_cuda_install_kernel_ops(elag_backend *b); /* cuda_ops.c: kernels/ launchers */
+void elag_cuda_install_sparse_ops(elag_backend *b); /* cuda_sparse.c: cuSPARSE SpMM, epilogue */
 
 /* Math mode of the cuBLAS handle for ctx->tf32 (cuda_blas.c). */
 elag_status elag_cuda_apply_math_mode(elag_cuda_ctx *ctx);

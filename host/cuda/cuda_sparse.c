@@ -1,0 +1,486 @@
+/*
+ * Sparse inference on the CUDA backend: cuSPARSE's generic SpMM for CSR (ALG1, ALG2 or
+ * ALG3; the default is chosen by timing the three at sparse_create) and Blocked-ELL
+ * (BLOCKED_ELL_ALG1), followed by the bias + ReLU epilogue kernel (kernels/bias_relu_rows.cu).
+ *
+ * Activations are feature-major, x (cols, n) and y (rows, n) row-major, so cuSPARSE sees
+ * y = A x with row-major dense matrices. Everything that does not depend on the data is
+ * made once per matrix at sparse_create: the sparse descriptor, the dense descriptors
+ * (re-pointed per call with cusparseDnMatSetValues, rebuilt only when n changes), the
+ * workspace (sized for max_n), and cusparseSpMM_preprocess for CSR ALG1/ALG3 (re-run when
+ * n changes, since its analysis may depend on n).
+ *
+ * Two places where cuSPARSE's view differs from elag's:
+ *  - Blocked-ELL pads rows and cols up to whole blocks. x is then staged into x_pad
+ *    (cols_pad, n) with zero rows appended, so no padded column ever reads past x, and
+ *    cuSPARSE writes y_tmp (rows_pad, n), of which the epilogue keeps the first rows.
+ *  - An algorithm that refuses row-major dense matrices (CUSPARSE_STATUS_NOT_SUPPORTED at
+ *    the probe in sparse_create) runs column-major instead: B is x read as the
+ *    column-major (n, cols_pad) matrix x^T with opB = TRANSPOSE (no copy), C is a
+ *    column-major y_tmp, and the epilogue transposes it into y.
+ */
+#include "core/check.h"
+#include "cuda/cuda_ctx.h"
+#include "elag_kernels.h"
+#include "sparse/sparse.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SPARSE_DEV_MAGIC 0x53504355u /* "UCPS": a matrix prepared by this backend */
+#define ALG_TIMING_WARMUP 2          /* untimed runs before timing an algorithm */
+#define ALG_TIMING_RUNS 5            /* timed runs per algorithm; the median decides */
+
+/* CSR algorithms by elag_sparse_opts.alg (1..3). */
+static const cusparseSpMMAlg_t csr_algs[4] = {CUSPARSE_SPMM_ALG_DEFAULT, CUSPARSE_SPMM_CSR_ALG1,
+                                              CUSPARSE_SPMM_CSR_ALG2, CUSPARSE_SPMM_CSR_ALG3};
+
+typedef enum sp_layout {
+    SP_LAYOUT_ROW = 0, /* B = x (cols_pad, n) row-major, C (rows_pad, n) row-major */
+    SP_LAYOUT_COL = 1  /* B = x^T (n, cols_pad) column-major with opB = T, C column-major */
+} sp_layout;
+
+/* One algorithm, set up for one batch size. */
+typedef struct sp_plan {
+    cusparseSpMMAlg_t alg;
+    sp_layout layout;
+    int n;                       /* batch the dense descriptors describe; 0 = none yet */
+    cusparseDnMatDescr_t dx, dy; /* B (x) and C (y or y_tmp) */
+    void *buffer;                /* device, buffer_bytes: SpMM workspace */
+    size_t buffer_bytes;
+    int prepared;                /* cusparseSpMM_preprocess ran for this n and buffer */
+} sp_plan;
+
+struct elag_sparse_dev {
+    uint32_t magic;
+    elag_sparse_format format;
+    int rows, cols;          /* logical shape: y (rows, n), x (cols, n) */
+    int rows_pad, cols_pad;  /* cuSPARSE's shape (BELL: whole blocks; CSR: rows, cols) */
+    int max_n;
+    int alg;                 /* CSR: 1..3 (the measured choice when asked for 0); BELL: 0 */
+    int empty;               /* no stored entries: products are zeros, cuSPARSE not called */
+    int32_t *indptr;         /* device, rows + 1 (CSR) */
+    int32_t *indices;        /* device, nnz (CSR) */
+    int32_t *col_ind;        /* device, block_rows * ell_cols (BELL) */
+    float *values;           /* device, nnz (CSR) or rows_pad * ell_cols * B (BELL) */
+    cusparseSpMatDescr_t mat;
+    sp_plan plan;
+    float *x_pad;            /* device, cols_pad * max_n, when cols_pad > cols */
+    float *y_tmp;            /* device, rows_pad * max_n, when cuSPARSE cannot write y */
+};
+
+/* Calls a cuSPARSE function; on failure keeps its raw status in *raw (so a caller can tell
+ * NOT_SUPPORTED from a real failure) and returns the recorded elag_status. */
+#define SP_TRY(raw, call)                                                                          \
+    do {                                                                                           \
+        cusparseStatus_t sp_s_ = (call);                                                           \
+        if (sp_s_ != CUSPARSE_STATUS_SUCCESS) {                                                    \
+            *(raw) = sp_s_;                                                                        \
+            return elag_cuda_check_cusparse(sp_s_, #call, __FILE__, __LINE__);                    \
+        }                                                                                          \
+    } while (0)
+
+static int alg_preprocesses(cusparseSpMMAlg_t alg)
+{
+    /* cuSPARSE: preprocessing helps CSR ALG1 and ALG3 and has no effect on the others. */
+    return alg == CUSPARSE_SPMM_CSR_ALG1 || alg == CUSPARSE_SPMM_CSR_ALG3;
+}
+
+static void plan_free(elag_cuda_ctx *ctx, sp_plan *p)
+{
+    if (p->dx) (void)cusparseDestroyDnMat(p->dx);
+    if (p->dy) (void)cusparseDestroyDnMat(p->dy);
+    elag_cuda_dev_free(ctx, p->buffer);
+    cusparseSpMMAlg_t alg = p->alg;
+    sp_layout layout = p->layout;
+    *p = (sp_plan){0};
+    p->alg = alg;
+    p->layout = layout;
+}
+
+static cusparseOperation_t plan_op_b(const sp_plan *p)
+{
+    return p->layout == SP_LAYOUT_COL ? CUSPARSE_OPERATION_TRANSPOSE
+                                      : CUSPARSE_OPERATION_NON_TRANSPOSE;
+}
+
+/* Points the plan at x (cols_pad, n) and out (cuSPARSE's C) for batch n: rebuilds the dense
+ * descriptors, grows the workspace and re-runs preprocessing when n changed. */
+static elag_status plan_bind(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p, int n,
+                             const float *x, float *out, cusparseStatus_t *raw)
+{
+    const float one = 1.0f, zero = 0.0f;
+    /* cuSPARSE only reads B; its descriptor type is not const-qualified */
+    void *xv = (void *)(uintptr_t)x;
+    if (p->n != n) {
+        if (p->dx) (void)cusparseDestroyDnMat(p->dx);
+        if (p->dy) (void)cusparseDestroyDnMat(p->dy);
+        p->dx = p->dy = NULL;
+        p->n = 0;
+        p->prepared = 0;
+        if (p->layout == SP_LAYOUT_ROW) {
+            SP_TRY(raw, cusparseCreateDnMat(&p->dx, d->cols_pad, n, n, xv, CUDA_R_32F,
+                                            CUSPARSE_ORDER_ROW));
+            SP_TRY(raw, cusparseCreateDnMat(&p->dy, d->rows_pad, n, n, out, CUDA_R_32F,
+                                            CUSPARSE_ORDER_ROW));
+        } else {
+            SP_TRY(raw, cusparseCreateDnMat(&p->dx, n, d->cols_pad, n, xv, CUDA_R_32F,
+                                            CUSPARSE_ORDER_COL));
+            SP_TRY(raw, cusparseCreateDnMat(&p->dy, d->rows_pad, n, d->rows_pad, out, CUDA_R_32F,
+                                            CUSPARSE_ORDER_COL));
+        }
+        size_t need = 0;
+        SP_TRY(raw, cusparseSpMM_bufferSize(ctx->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                            plan_op_b(p), &one, d->mat, p->dx, &zero, p->dy,
+                                            CUDA_R_32F, p->alg, &need));
+        if (p->buffer == NULL || need > p->buffer_bytes) {
+            elag_cuda_dev_free(ctx, p->buffer);
+            p->buffer = NULL;
+            p->buffer_bytes = 0;
+            ELAG_TRY(elag_cuda_dev_alloc(ctx, need, &p->buffer));
+            p->buffer_bytes = need;
+        }
+        p->n = n;
+    }
+    SP_TRY(raw, cusparseDnMatSetValues(p->dx, xv));
+    SP_TRY(raw, cusparseDnMatSetValues(p->dy, out));
+    if (!p->prepared && alg_preprocesses(p->alg)) {
+        SP_TRY(raw, cusparseSpMM_preprocess(ctx->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                            plan_op_b(p), &one, d->mat, p->dx, &zero, p->dy,
+                                            CUDA_R_32F, p->alg, p->buffer));
+    }
+    p->prepared = 1;
+    return ELAG_OK;
+}
+
+/* C = A B on the stream (beta = 0: C is written, never read). */
+static elag_status plan_run(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p,
+                            cusparseStatus_t *raw)
+{
+    const float one = 1.0f, zero = 0.0f;
+    SP_TRY(raw, cusparseSpMM(ctx->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE, plan_op_b(p), &one,
+                             d->mat, p->dx, &zero, p->dy, CUDA_R_32F, p->alg, p->buffer));
+    return ELAG_OK;
+}
+
+/* Sets up `alg` for batch n on the probe buffers and runs it once, row-major first, then
+ * column-major if cuSPARSE refuses the row-major layout for this algorithm. On success
+ * *p is ready (its layout decided); on failure it is freed. */
+static elag_status plan_try(elag_cuda_ctx *ctx, elag_sparse_dev *d, cusparseSpMMAlg_t alg, int n,
+                            const float *xprobe, float *yprobe, sp_plan *p)
+{
+    elag_status st = ELAG_OK;
+    for (int layout = SP_LAYOUT_ROW; layout <= SP_LAYOUT_COL; layout++) {
+        cusparseStatus_t raw = CUSPARSE_STATUS_SUCCESS;
+        *p = (sp_plan){0};
+        p->alg = alg;
+        p->layout = (sp_layout)layout;
+        st = plan_bind(ctx, d, p, n, xprobe, yprobe, &raw);
+        if (st == ELAG_OK) st = plan_run(ctx, d, p, &raw);
+        if (st == ELAG_OK) {
+            st = ELAG_CUDA_STATUS(cudaStreamSynchronize(ctx->stream), "cudaStreamSynchronize");
+            if (st == ELAG_OK) {
+                if (layout != SP_LAYOUT_ROW) elag_clear_error(); /* the refusal was handled */
+                return ELAG_OK;
+            }
+        }
+        plan_free(ctx, p);
+        if (raw != CUSPARSE_STATUS_NOT_SUPPORTED && raw != CUSPARSE_STATUS_INVALID_VALUE) return st;
+    }
+    /* both layouts refused: a valid request this cuSPARSE cannot do (the message is copied
+     * first: elag_fail writes the buffer elag_last_error reads) */
+    char why[512];
+    snprintf(why, sizeof why, "%s", elag_last_error());
+    return elag_fail(ELAG_ERR_UNSUPPORTED,
+                     "cuSPARSE SpMM algorithm %d refuses this %dx%d matrix with row-major and "
+                     "column-major dense operands (last: %s)",
+                     (int)alg, d->rows, d->cols, why);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median time of one product with plan p (already bound), in ms, by CUDA events. */
+static elag_status plan_time(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p, float *ms)
+{
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    float t[ALG_TIMING_RUNS];
+    cusparseStatus_t raw;
+    elag_status st;
+    ELAG_CUDA_CHECK_GOTO(st, cudaEventCreate(&e0), done);
+    ELAG_CUDA_CHECK_GOTO(st, cudaEventCreate(&e1), done);
+    for (int i = 0; i < ALG_TIMING_WARMUP; i++) ELAG_TRY_GOTO(st, plan_run(ctx, d, p, &raw), done);
+    for (int i = 0; i < ALG_TIMING_RUNS; i++) {
+        ELAG_CUDA_CHECK_GOTO(st, cudaEventRecord(e0, ctx->stream), done);
+        ELAG_TRY_GOTO(st, plan_run(ctx, d, p, &raw), done);
+        ELAG_CUDA_CHECK_GOTO(st, cudaEventRecord(e1, ctx->stream), done);
+        ELAG_CUDA_CHECK_GOTO(st, cudaEventSynchronize(e1), done);
+        ELAG_CUDA_CHECK_GOTO(st, cudaEventElapsedTime(&t[i], e0, e1), done);
+    }
+    qsort(t, ALG_TIMING_RUNS, sizeof *t, cmp_float);
+    *ms = t[ALG_TIMING_RUNS / 2];
+done:
+    if (e0) (void)cudaEventDestroy(e0);
+    if (e1) (void)cudaEventDestroy(e1);
+    return st;
+}
+
+/* CSR with opts->alg == 0: runs ALG1, ALG2 and ALG3 at max_n and keeps the fastest. An
+ * algorithm cuSPARSE refuses for this matrix is left out; all three refusing is an error. */
+static elag_status choose_csr_alg(elag_cuda_ctx *ctx, elag_sparse_dev *d, const float *xprobe,
+                                  float *yprobe)
+{
+    float best_ms = 0.0f;
+    int best = 0;
+    elag_status first_err = ELAG_OK;
+    for (int a = 1; a <= 3; a++) {
+        sp_plan p;
+        float ms = 0.0f;
+        elag_status st = plan_try(ctx, d, csr_algs[a], d->max_n, xprobe, yprobe, &p);
+        if (st == ELAG_OK) {
+            st = plan_time(ctx, d, &p, &ms);
+            if (st != ELAG_OK) plan_free(ctx, &p);
+        }
+        if (st != ELAG_OK) {
+            /* out of memory etc. is not the algorithm's fault */
+            if (st != ELAG_ERR_DEVICE && st != ELAG_ERR_UNSUPPORTED) return st;
+            if (first_err == ELAG_OK) first_err = st;
+            continue;
+        }
+        if (best == 0 || ms < best_ms) {
+            if (best) plan_free(ctx, &d->plan);
+            d->plan = p;
+            best = a;
+            best_ms = ms;
+        } else {
+            plan_free(ctx, &p);
+        }
+    }
+    if (best == 0) return first_err != ELAG_OK ? first_err : ELAG_ERR_DEVICE;
+    elag_clear_error(); /* a refused algorithm is not this call's failure */
+    d->alg = best;
+    return ELAG_OK;
+}
+
+static void sparse_free(elag_cuda_ctx *ctx, elag_sparse_dev *d)
+{
+    if (d == NULL) return;
+    if (d->mat) (void)cusparseDestroySpMat(d->mat);
+    plan_free(ctx, &d->plan);
+    elag_cuda_dev_free(ctx, d->indptr);
+    elag_cuda_dev_free(ctx, d->indices);
+    elag_cuda_dev_free(ctx, d->col_ind);
+    elag_cuda_dev_free(ctx, d->values);
+    elag_cuda_dev_free(ctx, d->x_pad);
+    elag_cuda_dev_free(ctx, d->y_tmp);
+    d->magic = 0;
+    free(d);
+}
+
+/* Device copy of `bytes` of host memory (nothing for 0 bytes). */
+static elag_status upload(elag_cuda_ctx *ctx, const void *src, size_t bytes, void **out)
+{
+    *out = NULL;
+    if (bytes == 0) return ELAG_OK;
+    ELAG_TRY(elag_cuda_dev_alloc(ctx, bytes, out));
+    ELAG_CUDA_CHECK(cudaMemcpyAsync(*out, src, bytes, cudaMemcpyHostToDevice, ctx->stream));
+    return ELAG_OK;
+}
+
+/* The checks a caller's bug would fail; the full validation of the arrays is
+ * elag_sparse_validate, run when a file is read. */
+static elag_status check_host(const elag_sparse_host *a, const elag_sparse_opts *o)
+{
+    if (a == NULL || o == NULL) return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: NULL argument");
+    if (o->max_n < 1) return elag_fail(ELAG_ERR_USAGE, "sparse_create: max_n %d < 1", o->max_n);
+    if (o->alg < 0 || o->alg > 3)
+        return elag_fail(ELAG_ERR_USAGE, "sparse_create: alg %d (expected 0 = measure, or 1..3)",
+                         o->alg);
+    if (a->rows < 0 || a->cols < 0 || a->nnz < 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: negative size %dx%d nnz %lld",
+                         a->rows, a->cols, (long long)a->nnz);
+    if (a->format == ELAG_SPARSE_FORMAT_CSR) {
+        if (a->indptr == NULL || (a->nnz > 0 && (a->indices == NULL || a->values == NULL)))
+            return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: CSR arrays missing");
+        if (a->indptr[0] != 0 || a->indptr[a->rows] != a->nnz)
+            return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: CSR indptr runs %d..%d, nnz %lld",
+                             a->indptr[0], a->indptr[a->rows], (long long)a->nnz);
+        return ELAG_OK;
+    }
+    if (a->format == ELAG_SPARSE_FORMAT_BELL) {
+        int br = a->block > 0 ? (a->rows + a->block - 1) / a->block : -1;
+        if (a->block < 1 || a->block_rows != br || a->ell_cols < 0 ||
+            (a->ell_cols > 0 && br > 0 && (a->col_ind == NULL || a->values == NULL)))
+            return elag_fail(ELAG_ERR_INTERNAL,
+                             "sparse_create: Blocked-ELL block %d, block_rows %d, ell_cols %d for "
+                             "%d rows", a->block, a->block_rows, a->ell_cols, a->rows);
+        return ELAG_OK;
+    }
+    return elag_fail(ELAG_ERR_USAGE, "sparse_create: format %d is not sparse (CSR or Blocked-ELL)",
+                     (int)a->format);
+}
+
+static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a,
+                                      const elag_sparse_opts *opts, elag_sparse_dev **out)
+{
+    elag_cuda_ctx *ctx;
+    *out = NULL;
+    ELAG_TRY(check_host(a, opts));
+    ELAG_TRY(elag_cuda_enter(b, &ctx));
+    elag_sparse_dev *d = calloc(1, sizeof *d);
+    if (d == NULL) return elag_fail(ELAG_ERR_NOMEM, "out of host memory (sparse_create)");
+    d->magic = SPARSE_DEV_MAGIC;
+    d->format = a->format;
+    d->rows = d->rows_pad = a->rows;
+    d->cols = d->cols_pad = a->cols;
+    d->max_n = opts->max_n;
+    float *xprobe = NULL, *yprobe = NULL;
+    void *p = NULL;
+    elag_status st = ELAG_OK;
+
+    if (a->format == ELAG_SPARSE_FORMAT_CSR) {
+        d->alg = opts->alg;
+        d->empty = a->rows == 0 || a->cols == 0 || a->nnz == 0;
+        size_t indptr_bytes = sizeof(int32_t) * ((size_t)a->rows + 1);
+        ELAG_TRY_GOTO(st, upload(ctx, a->indptr, indptr_bytes, &p), fail);
+        d->indptr = p;
+        ELAG_TRY_GOTO(st, upload(ctx, a->indices, sizeof(int32_t) * (size_t)a->nnz, &p), fail);
+        d->indices = p;
+        ELAG_TRY_GOTO(st, upload(ctx, a->values, sizeof(float) * (size_t)a->nnz, &p), fail);
+        d->values = p;
+        if (!d->empty)
+            ELAG_CUDA_CHECK_GOTO(st, cusparseCreateCsr(&d->mat, a->rows, a->cols, a->nnz,
+                                                       d->indptr, d->indices, d->values,
+                                                       CUSPARSE_INDEX_32I, CUSPARSE_INDEX_32I,
+                                                       CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F),
+                                 fail);
+    } else {
+        int B = a->block;
+        d->alg = 0;
+        d->rows_pad = a->block_rows * B;
+        d->cols_pad = (a->cols + B - 1) / B * B;
+        /* nnz counts live entries: 0 means all padding (formats.c keeps ell_cols >= 1) */
+        d->empty = a->rows == 0 || a->cols == 0 || a->ell_cols == 0 || a->nnz == 0;
+        size_t n_ind = (size_t)a->block_rows * (size_t)a->ell_cols;
+        ELAG_TRY_GOTO(st, upload(ctx, a->col_ind, sizeof(int32_t) * n_ind, &p), fail);
+        d->col_ind = p;
+        ELAG_TRY_GOTO(st, upload(ctx, a->values, sizeof(float) * n_ind * (size_t)B * B, &p), fail);
+        d->values = p;
+        if (!d->empty)
+            ELAG_CUDA_CHECK_GOTO(st, cusparseCreateBlockedEll(
+                                         &d->mat, d->rows_pad, d->cols_pad, B,
+                                         (int64_t)a->ell_cols * B, d->col_ind, d->values,
+                                         CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F),
+                                 fail);
+    }
+    if (d->empty) goto done;
+
+    /* Staging for padded columns, and the probe buffers the set-up runs on. */
+    size_t nmax = (size_t)d->max_n;
+    ELAG_TRY_GOTO(st, elag_cuda_dev_alloc(ctx, sizeof(float) * d->cols_pad * nmax, &p), fail);
+    xprobe = p;
+    if (d->cols_pad > d->cols) d->x_pad = xprobe; /* kept: staging for every product */
+    ELAG_CUDA_CHECK_GOTO(st, cudaMemsetAsync(xprobe, 0, sizeof(float) * d->cols_pad * nmax,
+                                             ctx->stream), fail);
+    ELAG_TRY_GOTO(st, elag_cuda_dev_alloc(ctx, sizeof(float) * d->rows_pad * nmax, &p), fail);
+    yprobe = p;
+
+    if (a->format == ELAG_SPARSE_FORMAT_BELL)
+        st = plan_try(ctx, d, CUSPARSE_SPMM_BLOCKED_ELL_ALG1, d->max_n, xprobe, yprobe, &d->plan);
+    else if (d->alg == 0)
+        st = choose_csr_alg(ctx, d, xprobe, yprobe);
+    else
+        st = plan_try(ctx, d, csr_algs[d->alg], d->max_n, xprobe, yprobe, &d->plan);
+    if (st != ELAG_OK) goto fail;
+
+    /* cuSPARSE writes y itself unless rows are padded or it runs column-major. */
+    if (d->plan.layout == SP_LAYOUT_COL || d->rows_pad > d->rows) {
+        d->y_tmp = yprobe;
+        yprobe = NULL;
+    }
+done:
+    ELAG_CUDA_CHECK_GOTO(st, cudaStreamSynchronize(ctx->stream), fail); /* host arrays reusable */
+    if (xprobe != d->x_pad) elag_cuda_dev_free(ctx, xprobe);
+    elag_cuda_dev_free(ctx, yprobe);
+    *out = d;
+    return ELAG_OK;
+fail:
+    if (xprobe != d->x_pad) elag_cuda_dev_free(ctx, xprobe);
+    elag_cuda_dev_free(ctx, yprobe);
+    (void)cudaStreamSynchronize(ctx->stream);
+    (void)cudaGetLastError();
+    sparse_free(ctx, d);
+    return st;
+}
+
+static void cuda_sparse_destroy(elag_backend *b, elag_sparse_dev *a)
+{
+    if (a == NULL) return;
+    elag_cuda_ctx *ctx;
+    if (elag_cuda_enter(b, &ctx) != ELAG_OK) ctx = (elag_cuda_ctx *)b->ctx;
+    ELAG_ASSERT(a->magic == SPARSE_DEV_MAGIC); /* a matrix of another backend is a bug */
+    sparse_free(ctx, a);
+}
+
+static elag_status cuda_sparse_mm(elag_backend *b, elag_sparse_dev *d, const float *x, int n,
+                                  const float *bias, int relu, float *y)
+{
+    if (d == NULL || d->magic != SPARSE_DEV_MAGIC)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: not a matrix of the CUDA backend");
+    if (n < 0 || n > d->max_n)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: n = %d outside 0..max_n = %d", n,
+                         d->max_n);
+    if (d->rows == 0 || n == 0) return ELAG_OK;
+    elag_cuda_ctx *ctx;
+    ELAG_TRY(elag_cuda_enter(b, &ctx));
+    size_t nn = (size_t)n;
+    if (d->empty) {
+        ELAG_CUDA_CHECK(cudaMemsetAsync(y, 0, sizeof(float) * (size_t)d->rows * nn, ctx->stream));
+        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, d->rows, n, relu, ctx->stream));
+        return ELAG_OK;
+    }
+    const float *xs = x;
+    if (d->x_pad) { /* x (cols, n) then zero rows up to cols_pad */
+        size_t live = sizeof(float) * (size_t)d->cols * nn;
+        ELAG_CUDA_CHECK(cudaMemcpyAsync(d->x_pad, x, live, cudaMemcpyDeviceToDevice, ctx->stream));
+        ELAG_CUDA_CHECK(cudaMemsetAsync(d->x_pad + (size_t)d->cols * nn, 0,
+                                        sizeof(float) * (size_t)(d->cols_pad - d->cols) * nn,
+                                        ctx->stream));
+        xs = d->x_pad;
+    }
+    float *c = d->y_tmp ? d->y_tmp : y;
+    cusparseStatus_t raw = CUSPARSE_STATUS_SUCCESS;
+    ELAG_TRY(plan_bind(ctx, d, &d->plan, n, xs, c, &raw));
+    ELAG_TRY(plan_run(ctx, d, &d->plan, &raw));
+    if (d->y_tmp) {
+        int col = d->plan.layout == SP_LAYOUT_COL;
+        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows_from(y, d->y_tmp, col, col ? d->rows_pad : n, bias,
+                                                      d->rows, n, relu, ctx->stream));
+    } else {
+        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, d->rows, n, relu, ctx->stream));
+    }
+    return ELAG_OK;
+}
+
+static elag_status cuda_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
+                                       int n, int relu)
+{
+    if (rows < 0 || n < 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "bias_relu_rows: negative size rows=%d n=%d", rows, n);
+    elag_cuda_ctx *ctx;
+    ELAG_TRY(elag_cuda_enter(b, &ctx));
+    ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, rows, n, relu, ctx->stream));
+    return ELAG_OK;
+}
+
+void elag_cuda_install_sparse_ops(elag_backend *b)
+{
+    b->sparse_create = cuda_sparse_create;
+    b->sparse_destroy = cuda_sparse_destroy;
+    b->sparse_mm = cuda_sparse_mm;
+    b->bias_relu_rows = cuda_bias_relu_rows;
+}
