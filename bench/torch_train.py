@@ -12,7 +12,7 @@ samples_per_second figures measure the same work:
              a fresh torch.randperm per epoch; batches gathered by index (no DataLoader);
              the last partial batch is kept
   seed       1, as in the config (initial weights still differ: torch's default Linear init)
-  optimizer  SGD lr 0.05, momentum 0.9, no weight decay, constant LR
+  optimizer  SGD lr 0.05, momentum 0.9, weight decay 5e-4, cosine LR to 0 at the last step
   pruning    layer scope, s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n dt))^3 with s_i 0, s_f 0.9,
              t0 = round(0.1 T), dt = 100, n = floor((round(0.7 T) - t0)/dt); masks recomputed
              before the forward pass of steps t0 + j dt, j = 0..n (steps counted from 0), so
@@ -107,7 +107,7 @@ def main():
     layers = [m for m in model if isinstance(m, torch.nn.Linear)]
     # The optimizer holds the weight Parameters themselves; prune re-registers the same objects
     # as weight_orig, so creating it before pruning starts is correct.
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
 
     n_train = len(x_train)
     bs = args.batch_size
@@ -146,6 +146,10 @@ def main():
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            # cosine schedule per step, as elag's train.lr_schedule.type: cosine
+            lr = 0.05 * 0.5 * (1.0 + math.cos(math.pi * step / max(1, total - 1)))
+            for g in opt.param_groups:
+                g["lr"] = lr
             opt.step()
             step += 1
         train_seconds += time.perf_counter() - start
