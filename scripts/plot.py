@@ -8,9 +8,12 @@ the last row wins; a partial last line is ignored, as in host/sweep/ledger.c) an
 into the report folder:
 
   accuracy_vs_sparsity.png   test accuracy per method, mean over seeds with +/- 1 std bars
-  throughput_vs_sparsity.png inference samples/s when rows carry infer_* figures, else
+  throughput_vs_sparsity.png sparse inference samples/s when rows carry infer_* figures
+                             (the sweep runner's `elag infer` of the CSR export), else
                              training samples/s (the title says which)
-  pareto_accuracy_latency.png accuracy vs latency per group, with the Pareto front
+  pareto_accuracy_latency.png accuracy vs sparse inference latency (median per batch) per
+                             group, with the Pareto front; training time per sample when
+                             no row has infer_latency_ms
   masks_<method>.png         mask density heatmaps of one run per method at its highest
                              sparsity, read straight from runs/<id>/model.safetensors
 
@@ -145,6 +148,14 @@ def has_infer(rows):
     return any(isinstance(r.get("infer_samples_per_second"), (int, float)) for r in rows)
 
 
+def infer_batch(rows):
+    """The batch size of the inference figures (the runner times batches of 256)."""
+    for r in rows:
+        if isinstance(r.get("infer_batch"), (int, float)):
+            return int(r["infer_batch"])
+    return 256
+
+
 def plot_throughput(groups, rows, out_dir):
     key_name = "infer_samples_per_second" if has_infer(rows) else "samples_per_second"
     what = "inference" if key_name.startswith("infer") else "training"
@@ -160,9 +171,10 @@ def plot_throughput(groups, rows, out_dir):
         sparsity_axis(ax, xs_all)
     else:
         ax.set_xlabel("target sparsity (fraction of weights pruned)")
-    ax.set_ylabel(f"{what} samples/s")
-    ax.set_title(f"{what.capitalize()} throughput vs sparsity"
-                 + ("" if what == "inference" else " (no inference figures in the ledger)"),
+    ax.set_ylabel(f"sparse inference samples/s (CSR, batch {infer_batch(rows)})"
+                  if what == "inference" else "training samples/s")
+    ax.set_title("Sparse inference throughput vs sparsity" if what == "inference" else
+                 "Training throughput vs sparsity (no inference figures in the ledger)",
                  fontsize=10)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
@@ -201,10 +213,13 @@ def plot_pareto(groups, rows, out_dir):
     for lat, acc, key, x in front:
         ax.annotate(f"{key[0]} {x:g}", (lat, acc), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
-    ax.set_xlabel("inference latency (ms)" if infer else
+    ax.set_xlabel(f"sparse inference latency, median per batch of {infer_batch(rows)} (ms)"
+                  if infer else
                   "training time per sample (µs; no inference figures in the ledger)")
     ax.set_ylabel("test accuracy (mean over seeds)")
-    ax.set_title("Accuracy vs latency: Pareto front")
+    ax.margins(x=0.1)  # room for the labels of the points at the ends
+    ax.set_title("Accuracy vs sparse inference latency: Pareto front" if infer else
+                 "Accuracy vs latency: Pareto front")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, out_dir, "pareto_accuracy_latency.png")

@@ -1,7 +1,8 @@
 /*
  * `elag sweep` end to end on tiny synthetic runs (milliseconds each): the ledger and
  * run folders, resume, failed runs and --retry-failed, redoing a run folder that has no
- * ledger row, shards merged by --collect, --jobs threads and --devices round-robin.
+ * ledger row, shards merged by --collect, --jobs threads and --devices round-robin, the
+ * sparse inference figures of each finished run (CSR export + `elag infer`) and --no-infer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "support/testutil.h"
@@ -47,6 +48,13 @@ static char *slurp(const char *path)
     size_t n = 0;
     if (elag_read_file(path, &text, &n) != ELAG_OK) return strdup("");
     return text;
+}
+
+static char *slurp_rel(const char *rel)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return slurp(path);
 }
 
 /* Runs `elag ARGS` in the test folder; exit code, output in out_file. */
@@ -113,6 +121,12 @@ Test(sweep_run, runs_then_resumes)
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "prune.target")));
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "seed")));
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "model_bytes")));
+        const cJSON *lat = cJSON_GetObjectItem(r, "infer_latency_ms");
+        const cJSON *csr = cJSON_GetObjectItem(r, "csr_file_bytes");
+        cr_assert(cJSON_IsNumber(lat) && lat->valuedouble > 0, "no infer_latency_ms in the row");
+        cr_assert(cJSON_IsNumber(csr) && csr->valuedouble > 0, "no csr_file_bytes in the row");
+        cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "infer_samples_per_second")));
+        cr_assert_null(cJSON_GetObjectItem(r, "infer_error"));
         char p[900];
         snprintf(p, sizeof p, "%s/out/runs/%s/log.txt", dir,
                  cJSON_GetObjectItem(r, "run_id")->valuestring);
@@ -120,6 +134,11 @@ Test(sweep_run, runs_then_resumes)
     }
     elag_ledger_free(&l);
     cr_assert_eq(count_lines("out/results.csv"), 5);
+    cr_assert_eq(elag("report out --no-plots"), 0);
+    o = slurp_rel("out/report/summary.md");
+    cr_assert(strstr(o, "| CSR file | checkpoint | latency ms (median, p99) | inference samples/s |"),
+              "%s", o);
+    free(o);
 
     rc = elag("sweep s.yaml --out out --jobs 2");
     o = slurp(out_file);
@@ -179,9 +198,16 @@ Test(sweep_run, shards_then_collect)
 {
     put("s.yaml", "base: base.yaml\ngrid: {prune.target: [0.1, 0.3, 0.5, 0.7, 0.9]}\n");
     cr_assert_eq(elag("sweep s.yaml --out a --shard 0/2"), 0);
-    cr_assert_eq(elag("sweep s.yaml --out b --shard 1/2"), 0);
+    cr_assert_eq(elag("sweep s.yaml --out b --shard 1/2 --no-infer"), 0);
     cr_assert_eq(count_lines("a/results.jsonl"), 3);
     cr_assert_eq(count_lines("b/results.jsonl"), 2);
+    elag_ledger nb = ledger("b");
+    for (int i = 0; i < nb.n; i++) {
+        cr_assert_str_eq(elag_ledger_status(nb.rows[i]), "ok");
+        cr_assert_null(cJSON_GetObjectItem(nb.rows[i], "infer_latency_ms"), "--no-infer measured");
+        cr_assert_null(cJSON_GetObjectItem(nb.rows[i], "csr_file_bytes"), "--no-infer exported");
+    }
+    elag_ledger_free(&nb);
     int rc = elag("sweep --collect a b --out merged");
     char *o = slurp(out_file);
     cr_assert_eq(rc, 0, "%s", o);
@@ -230,4 +256,31 @@ Test(sweep_run, threads_and_devices)
     cr_assert_eq(elag("sweep s.yaml --out out --jobs 0"), 2);
     cr_assert_eq(elag("sweep s.yaml --out out --shard 2/2"), 2);
     cr_assert_eq(elag("sweep s.yaml --out out --devices ,"), 2);
+}
+
+Test(sweep_run, failed_export_keeps_the_run_ok)
+{
+    put("s.yaml", "base: base.yaml\n");
+    cr_assert_eq(elag("sweep s.yaml --out out --no-infer"), 0);
+    elag_ledger l = ledger("out");
+    cr_assert_eq(l.n, 1);
+    char cmd[1200];
+    /* a folder where the export should go makes `elag export` fail */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/out/runs/%s/model.csr.safetensors/x' && : > '%s/out/results.jsonl'", dir,
+             cJSON_GetObjectItem(l.rows[0], "run_id")->valuestring, dir);
+    elag_ledger_free(&l);
+    cr_assert_eq(elag_test_run(cmd, NULL), 0);
+    int rc = elag("sweep s.yaml --out out");
+    char *o = slurp(out_file);
+    cr_assert_eq(rc, 0, "training succeeded, so the run is ok: %s", o);
+    free(o);
+    l = ledger("out");
+    cr_assert_eq(l.n, 1);
+    cr_assert_str_eq(elag_ledger_status(l.rows[0]), "ok");
+    const cJSON *e = cJSON_GetObjectItem(l.rows[0], "infer_error");
+    cr_assert(cJSON_IsString(e) && strncmp(e->valuestring, "export: ", 8) == 0, "no infer_error");
+    cr_assert_null(cJSON_GetObjectItem(l.rows[0], "infer_latency_ms"));
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(l.rows[0], "test_accuracy")));
+    elag_ledger_free(&l);
 }

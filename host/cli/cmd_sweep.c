@@ -29,6 +29,8 @@ static const char sweep_usage[] =
     "writing <out>/runs/<id>/ (id = the resolved config's hash) with its log.txt; each\n"
     "finished run appends one row to <out>/results.jsonl, and results.csv is rewritten.\n"
     "Running the same command again skips the runs the ledger holds (resume).\n"
+    "After a run trains ok, `elag export --format csr` and `elag infer --batch 256\n"
+    "--json` time its sparse inference for the row (infer_latency_ms, ...).\n"
     "\n"
     "options:\n"
     "  --jobs N         runs at a time (default 1, or one per --devices entry); each run\n"
@@ -39,6 +41,7 @@ static const char sweep_usage[] =
     "                   (names such as cpu or cuda:2 are taken as they are)\n"
     "  --out DIR        output folder (default runs/sweep-<name>)\n"
     "  --retry-failed   rerun the runs whose ledger row says failed\n"
+    "  --no-infer       skip the CSR export and inference timing of each run\n"
     "  --dry-run        list the runs (index, id, status, overrides) and exit\n"
     "  --collect DIR... merge the ledgers and run folders of DIRs into --out DIR\n"
     "  --quiet          no progress output\n"
@@ -184,7 +187,7 @@ static int parse_devices(const char *list, char names[][32], int *n)
 int elag_cmd_sweep(int argc, char **argv)
 {
     const char *file = NULL, *out = NULL, *shard_s = NULL, *devices_s = NULL, *jobs_s = NULL;
-    int dry = 0, retry = 0, quiet = 0, collect_at = 0;
+    int dry = 0, retry = 0, quiet = 0, no_infer = 0, collect_at = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -193,6 +196,7 @@ int elag_cmd_sweep(int argc, char **argv)
         }
         if (strcmp(argv[i], "--dry-run") == 0) { dry = 1; continue; }
         if (strcmp(argv[i], "--retry-failed") == 0) { retry = 1; continue; }
+        if (strcmp(argv[i], "--no-infer") == 0) { no_infer = 1; continue; }
         if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) { quiet = 1; continue; }
         if (strcmp(argv[i], "--collect") == 0) {
             collect_at = i + 1;
@@ -297,6 +301,7 @@ int elag_cmd_sweep(int argc, char **argv)
                                    .shard = shard,
                                    .n_shards = n_shards,
                                    .retry_failed = retry,
+                                   .no_infer = no_infer,
                                    .progress = on_progress,
                                    .progress_user = &view,
                                    .tick_seconds = 1.0};

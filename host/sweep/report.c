@@ -8,8 +8,11 @@
  *   report/layers.csv   the per-layer table.
  * A group is one method, one target sparsity and one value of every other swept key but
  * `seed`, so seeds are what the mean and deviation run over. Inference figures
- * (infer_samples_per_second, infer_latency_ms) are used when rows carry them; otherwise
- * the throughput is training samples/s, and the tables say so.
+ * (infer_samples_per_second, infer_latency_ms, written by the sweep runner from `elag
+ * infer --json`) are used when rows carry them, averaged over the rows that have them
+ * (a row with infer_error has none); when no row has any, the throughput is training
+ * samples/s, and the tables say so. The file size is that of the CSR export
+ * (csr_file_bytes) when rows carry it, next to the checkpoint's (model_bytes).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "sweep/sweep.h"
@@ -41,6 +44,7 @@ typedef struct report_ctx {
     char **layers;  /* layer names, first appearance */
     int n_layers;
     int have_infer;
+    int have_csr; /* some row has csr_file_bytes */
 } report_ctx;
 
 static double num(const cJSON *row, const char *key, double dflt)
@@ -123,6 +127,7 @@ static elag_status add_row(report_ctx *c, const cJSON *row)
             return elag_fail(ELAG_ERR_NOMEM, "report: out of memory");
     if (num(row, "infer_samples_per_second", -1) >= 0 || num(row, "infer_latency_ms", -1) >= 0)
         c->have_infer = 1;
+    if (num(row, "csr_file_bytes", -1) >= 0) c->have_csr = 1;
 
     report_group *g = NULL;
     for (int i = 0; i < c->n_groups && !g; i++)
@@ -193,8 +198,12 @@ static void write_md_tables(const report_ctx *c, FILE *f, int any_settings)
 {
     const char *thr = c->have_infer ? "inference samples/s" : "train samples/s";
     fprintf(f, "| method | target sparsity | sparsity | seeds | test accuracy | nonzero weights "
-               "| model file | %s |%s\n", thr, any_settings ? " settings |" : "");
-    fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s\n",
+               "|%s%s %s |%s\n",
+            c->have_csr ? " CSR file | checkpoint |" : " model file |",
+            c->have_infer ? " latency ms (median, p99) |" : "", thr,
+            any_settings ? " settings |" : "");
+    fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s%s%s\n",
+            c->have_csr ? " ---: |" : "", c->have_infer ? " ---: |" : "",
             any_settings ? " --- |" : "");
     for (int i = 0; i < c->n_groups; i++) {
         const report_group *g = &c->groups[i];
@@ -218,8 +227,25 @@ static void write_md_tables(const report_ctx *c, FILE *f, int any_settings)
         thousands(num(g->rows[0], "params_prunable", NAN), tot, sizeof tot);
         human_bytes(nb ? bytes / nb : NAN, fs, sizeof fs);
         thousands(tp, tps, sizeof tps);
-        fprintf(f, "| %s | %.2f | %.3f | %d | %s | %s / %s | %s | %s |", g->method, g->target, sp,
-                g->n, a, nzs, tot, fs, tps);
+        fprintf(f, "| %s | %.2f | %.3f | %d | %s | %s / %s |", g->method, g->target, sp, g->n, a,
+                nzs, tot);
+        if (c->have_csr) {
+            double csr, csr_sd;
+            char cs[32];
+            stats(g, "csr_file_bytes", &csr, &csr_sd);
+            human_bytes(csr, cs, sizeof cs);
+            fprintf(f, " %s |", cs);
+        }
+        fprintf(f, " %s |", fs);
+        if (c->have_infer) {
+            double lat, lat_sd, p99, p99_sd;
+            stats(g, "infer_latency_ms", &lat, &lat_sd);
+            stats(g, "infer_latency_ms_p99", &p99, &p99_sd);
+            if (isnan(lat)) fprintf(f, " - |");
+            else if (isnan(p99)) fprintf(f, " %.3f |", lat);
+            else fprintf(f, " %.3f, %.3f |", lat, p99);
+        }
+        fprintf(f, " %s |", tps);
         if (any_settings) fprintf(f, " %s |", g->settings);
         fputc('\n', f);
     }
@@ -273,15 +299,15 @@ static elag_status write_csvs(const report_ctx *c, const char *rdir)
     fprintf(af.fp, "method,target_sparsity,settings,seeds,sparsity_mean,test_accuracy_mean,"
                    "test_accuracy_std,test_loss_mean,params_nonzero_mean,params_prunable,"
                    "model_bytes_mean,samples_per_second_mean,infer_samples_per_second_mean,"
-                   "infer_latency_ms_mean\n");
+                   "infer_latency_ms_mean,infer_latency_ms_p99_mean,csr_file_bytes_mean\n");
     for (int i = 0; i < c->n_groups; i++) {
         const report_group *g = &c->groups[i];
-        double m[7], sd;
+        double m[9], sd;
         const char *keys[] = {"sparsity", "test_accuracy", "test_loss", "params_nonzero",
                               "samples_per_second", "infer_samples_per_second",
-                              "infer_latency_ms"};
+                              "infer_latency_ms", "infer_latency_ms_p99", "csr_file_bytes"};
         double acc_sd = -1;
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < 9; k++) {
             stats(g, keys[k], &m[k], &sd);
             if (k == 1) acc_sd = sd;
         }
@@ -296,7 +322,7 @@ static elag_status write_csvs(const report_ctx *c, const char *rdir)
         }
         double vals[] = {m[0], m[1], acc_sd >= 0 ? acc_sd : NAN, m[2], m[3],
                          num(g->rows[0], "params_prunable", NAN), nb ? bytes / nb : NAN, m[4],
-                         m[5], m[6]};
+                         m[5], m[6], m[7], m[8]};
         fprintf(af.fp, "%s,", g->method);
         put_num(af.fp, g->target);
         fprintf(af.fp, ",\"%s\",%d", g->settings, g->n);
@@ -374,12 +400,18 @@ elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_p
         fprintf(f, "# Sweep report: %s\n\n", dir);
         fprintf(f, "%d runs in `results.jsonl`: %d ok, %d failed. One row per method and target "
                    "sparsity%s; test accuracy is the mean ± sample standard deviation over the "
-                   "seeds (a single seed shows no deviation). %s Model file is the size of "
-                   "`model.safetensors` (a dense checkpoint with masks and optimizer state).\n\n",
+                   "seeds (a single seed shows no deviation). %s %s\n\n",
                 l.n, ok, failed, any_settings ? " (and settings of the other swept keys)" : "",
-                c.have_infer ? "Throughput is sparse inference, samples/s (`elag infer`)."
+                c.have_infer ? "Latency (per batch, median and p99) and throughput are sparse "
+                               "inference of the CSR export (`elag infer`), mean over the runs "
+                               "that have them."
                              : "Throughput is training samples/s (the ledger has no inference "
-                               "figures).");
+                               "figures).",
+                c.have_csr ? "CSR file is the size of `model.csr.safetensors` (`elag export "
+                             "--format csr`); checkpoint is `model.safetensors` (dense, with "
+                             "masks and optimizer state)."
+                           : "Model file is the size of `model.safetensors` (a dense checkpoint "
+                             "with masks and optimizer state).");
         write_md_tables(&c, f, any_settings);
         if (failed) {
             fprintf(f, "\n## Failed runs\n\n| run | error |\n| --- | --- |\n");

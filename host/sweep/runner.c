@@ -9,6 +9,14 @@
  * processes pointed at one folder never run the same id at once; a run is started only
  * after the lock is taken and the ledger re-read shows no ok row for it.
  * A row is appended only after the child exited 0 and its summary.json was read.
+ * Unless `no_infer`, a run that trained ok goes on in the same slot with two more
+ * children, their output appended to log.txt:
+ *   elag export <dir>/model.safetensors --format csr -o <dir>/model.csr.safetensors
+ *   elag infer <dir>/model.csr.safetensors --batch 256 --threads T [--device D] --json
+ * (infer's stdout, one JSON object, goes to <dir>/infer.json); the row then carries
+ * infer_samples_per_second, infer_latency_ms (median per batch), infer_latency_ms_p99,
+ * infer_test_accuracy and csr_file_bytes, or infer_error when export or infer failed (the
+ * run is still ok: training succeeded).
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "sweep/sweep.h"
@@ -36,8 +44,13 @@ static volatile sig_atomic_t elag_sweep_stop_signal = 0;
 static void on_stop_signal(int sig) { elag_sweep_stop_signal = sig; }
 static void on_child_signal(int sig) { (void)sig; /* only wakes nanosleep */ }
 
+enum { PHASE_TRAIN, PHASE_EXPORT, PHASE_INFER };
+
 typedef struct run_slot {
     pid_t pid;       /* 0: free */
+    int phase;       /* PHASE_*: what the child pid is doing */
+    double train_seconds; /* wall time of the train child */
+    char device[64]; /* --device of the train child ("" when none) */
     int run;         /* index into sw->runs */
     int lock_fd;     /* flock'ed <dir>/.lock */
     double t0;
@@ -130,6 +143,42 @@ static cJSON *make_row(const elag_sweep_run *run, const char *dir, int ok, const
     return row;
 }
 
+/* Adds the figures of <dir>/infer.json and csr_file_bytes to an ok row, or infer_error. */
+static void add_infer(cJSON *row, const char *dir, const char *error, double seconds)
+{
+    char path[ELAG_PATH_LEN + 96], *text = NULL;
+    cJSON *j = NULL;
+    if (!error || !error[0]) {
+        snprintf(path, sizeof path, "%s/infer.json", dir);
+        if (elag_read_file(path, &text, NULL) == ELAG_OK) j = cJSON_Parse(text);
+        free(text);
+        const cJSON *sps = cJSON_GetObjectItemCaseSensitive(j, "samples_per_second");
+        const cJSON *med = cJSON_GetObjectItemCaseSensitive(j, "latency_ms_median");
+        if (!cJSON_IsNumber(sps) || !cJSON_IsNumber(med)) error = "infer printed no figures (infer.json)";
+    }
+    if (error && error[0]) {
+        cJSON_AddStringToObject(row, "infer_error", error);
+        cJSON_Delete(j);
+        return;
+    }
+    static const char *const map[][2] = {{"samples_per_second", "infer_samples_per_second"},
+                                         {"latency_ms_median", "infer_latency_ms"},
+                                         {"latency_ms_p99", "infer_latency_ms_p99"},
+                                         {"test_accuracy", "infer_test_accuracy"},
+                                         {"batch", "infer_batch"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, map[i][0]);
+        if (cJSON_IsNumber(v)) cJSON_AddNumberToObject(row, map[i][1], v->valuedouble);
+    }
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(j, "device");
+    if (cJSON_IsString(dev)) cJSON_AddStringToObject(row, "infer_device", dev->valuestring);
+    cJSON_Delete(j);
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/model.csr.safetensors", dir);
+    if (stat(path, &sb) == 0) cJSON_AddNumberToObject(row, "csr_file_bytes", (double)sb.st_size);
+    cJSON_AddNumberToObject(row, "infer_seconds", seconds);
+}
+
 /* Frees the argv made by child_argv. */
 static void free_argv(char **argv)
 {
@@ -169,7 +218,8 @@ static char **child_argv(const elag_sweep *sw, const elag_sweep_run *run,
 }
 
 /* Starts the child of a run; its output goes to <dir>/log.txt. */
-static elag_status spawn(char **argv, const char *dir, int threads, int set_omp, pid_t *pid_out)
+static elag_status spawn(char **argv, const char *dir, int threads, int set_omp, int append,
+                         const char *stdout_path, pid_t *pid_out)
 {
     char log[ELAG_PATH_LEN + 96];
     snprintf(log, sizeof log, "%s/log.txt", dir);
@@ -184,9 +234,11 @@ static elag_status spawn(char **argv, const char *dir, int threads, int set_omp,
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
+        int ofd = stdout_path ? open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : fd;
         int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || nul < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || dup2(nul, 0) < 0) _exit(127);
+        if (fd < 0 || ofd < 0 || nul < 0 || dup2(ofd, 1) < 0 || dup2(fd, 2) < 0 || dup2(nul, 0) < 0)
+            _exit(127);
         if (set_omp) {
             char t[16];
             snprintf(t, sizeof t, "%d", threads);
@@ -240,34 +292,118 @@ static void report(run_state *s, const char *event, const elag_sweep_run *run, c
     s->o->progress(&s->p, s->o->progress_user);
 }
 
-/* A child exited: record its row (unless the sweep is being stopped) and free the slot. */
+/* Starts the export (PHASE_EXPORT) or infer (PHASE_INFER) child of a run that trained ok;
+ * its output is appended to log.txt (infer's stdout goes to infer.json). */
+static elag_status start_phase(run_state *s, run_slot *slot, int phase)
+{
+    const elag_sweep_exec_options *o = s->o;
+    char model[ELAG_PATH_LEN + 96], csr[ELAG_PATH_LEN + 96], json[ELAG_PATH_LEN + 96];
+    char threads[16], device[64];
+    snprintf(model, sizeof model, "%s/model.safetensors", slot->dir);
+    snprintf(csr, sizeof csr, "%s/model.csr.safetensors", slot->dir);
+    snprintf(json, sizeof json, "%s/infer.json", slot->dir);
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    snprintf(device, sizeof device, "%s", slot->device);
+    if (!device[0]) { /* the device the run trained on, as summary.json names it */
+        char path[ELAG_PATH_LEN + 96], *text = NULL;
+        snprintf(path, sizeof path, "%s/summary.json", slot->dir);
+        cJSON *summary = NULL;
+        if (elag_read_file(path, &text, NULL) == ELAG_OK) summary = cJSON_Parse(text);
+        free(text);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(summary, "device");
+        if (cJSON_IsString(d)) snprintf(device, sizeof device, "%s", d->valuestring);
+        cJSON_Delete(summary);
+    }
+    const char *export_argv[] = {o->exe, "export", model, "--format", "csr", "-o", csr, NULL};
+    const char *infer_argv[] = {o->exe, "infer", csr, "--batch", "256", "--threads", threads,
+                                "--json", device[0] ? "--device" : NULL, device, NULL};
+    const char *const *src = phase == PHASE_EXPORT ? export_argv : infer_argv;
+    char *argv[16] = {0};
+    int n = 0, ok = 1;
+    for (; src[n] && ok; n++) ok = (argv[n] = strdup(src[n])) != NULL;
+    elag_status st = ok ? ELAG_OK : elag_fail(ELAG_ERR_NOMEM, "sweep: out of memory");
+    if (phase == PHASE_INFER) unlink(json);
+    if (st == ELAG_OK)
+        st = spawn(argv, slot->dir, o->threads, !s->sw->sets_threads, 1,
+                   phase == PHASE_INFER ? json : NULL, &slot->pid);
+    for (int i = 0; i < n; i++) free(argv[i]);
+    if (st == ELAG_OK) slot->phase = phase;
+    return st;
+}
+
+/* "what: <last log line> (exit N)" or "what: killed by signal N" for a failed child. */
+static void child_error(const char *dir, const char *what, int status, char *error, size_t size)
+{
+    char line[420];
+    last_log_line(dir, line, sizeof line);
+    if (WIFSIGNALED(status))
+        snprintf(error, size, "%skilled by signal %d%s%s", what, WTERMSIG(status),
+                 line[0] ? "; log: " : "", line);
+    else
+        snprintf(error, size, "%s%s (exit %d)", what, line[0] ? line : "no message",
+                 WEXITSTATUS(status));
+}
+
+/* A child exited. After training ok, the slot goes on with export and infer (unless
+ * no_infer); after the last child, the run's row is recorded (unless the sweep is being
+ * stopped and the child did not finish) and the slot is freed. */
 static elag_status finish(run_state *s, run_slot *slot, int status)
 {
     const elag_sweep_run *run = &s->sw->runs[slot->run];
     double secs = now_seconds() - slot->t0;
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    char summary[ELAG_PATH_LEN + 96], error[512] = "";
-    snprintf(summary, sizeof summary, "%s/summary.json", slot->dir);
-    if (ok && access(summary, R_OK) != 0) {
-        ok = 0;
-        snprintf(error, sizeof error, "exited 0 but wrote no summary.json");
-    }
+    int child_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    int ok = child_ok;
+    char summary[ELAG_PATH_LEN + 96], error[512] = "", infer_error[512] = "";
+    double train_secs = secs, infer_secs = 0;
     elag_status st = ELAG_OK;
+    if (slot->phase == PHASE_TRAIN) {
+        snprintf(summary, sizeof summary, "%s/summary.json", slot->dir);
+        if (ok && access(summary, R_OK) != 0) {
+            ok = 0;
+            snprintf(error, sizeof error, "exited 0 but wrote no summary.json");
+        }
+        if (ok && !s->o->no_infer) {
+            if (elag_sweep_stop_signal) {
+                snprintf(infer_error, sizeof infer_error, "not measured: the sweep was stopped");
+            } else {
+                slot->train_seconds = secs;
+                elag_status pst = start_phase(s, slot, PHASE_EXPORT);
+                if (pst == ELAG_OK) return ELAG_OK; /* the run goes on in its slot */
+                snprintf(infer_error, sizeof infer_error, "export: %s", elag_last_error());
+            }
+        }
+    } else {
+        if (!child_ok && elag_sweep_stop_signal) {
+            /* stopped mid-measurement: no row, the run is redone later */
+            s->p.running--;
+            close(slot->lock_fd);
+            slot->pid = 0;
+            slot->lock_fd = -1;
+            return ELAG_OK;
+        }
+        ok = 1; /* training succeeded; a failed export or infer is the row's infer_error */
+        train_secs = slot->train_seconds;
+        infer_secs = secs - train_secs;
+        const char *what = slot->phase == PHASE_EXPORT ? "export: " : "infer: ";
+        if (!child_ok) {
+            child_error(slot->dir, what, status, infer_error, sizeof infer_error);
+        } else if (slot->phase == PHASE_EXPORT) {
+            elag_status pst = elag_sweep_stop_signal ? ELAG_ERR_IO : start_phase(s, slot, PHASE_INFER);
+            if (pst == ELAG_OK) return ELAG_OK;
+            if (elag_sweep_stop_signal)
+                snprintf(infer_error, sizeof infer_error, "not measured: the sweep was stopped");
+            else
+                snprintf(infer_error, sizeof infer_error, "infer: %s", elag_last_error());
+        }
+        status = 0; /* training exited 0 */
+    }
     s->p.running--;
     if (!ok && elag_sweep_stop_signal) {
         /* stopped by us or by the same signal: not a failure, the run is redone later */
     } else {
-        if (!ok && !error[0]) {
-            char line[420];
-            last_log_line(slot->dir, line, sizeof line);
-            if (WIFSIGNALED(status))
-                snprintf(error, sizeof error, "killed by signal %d%s%s", WTERMSIG(status),
-                         line[0] ? "; log: " : "", line);
-            else
-                snprintf(error, sizeof error, "%s (exit %d)", line[0] ? line : "no message",
-                         WEXITSTATUS(status));
-        }
-        cJSON *row = make_row(run, slot->dir, ok, error, status, secs);
+        if (!ok && !error[0]) child_error(slot->dir, "", status, error, sizeof error);
+        cJSON *row = make_row(run, slot->dir, ok, error, status, train_secs);
+        if (row && ok && !s->o->no_infer) add_infer(row, slot->dir, infer_error, infer_secs);
         st = row ? elag_ledger_append(s->o->out_dir, row)
                  : elag_fail(ELAG_ERR_NOMEM, "sweep: out of memory");
         cJSON_Delete(row);
@@ -328,7 +464,7 @@ static elag_status start(run_state *s, run_slot *slot, int slot_index, int r, in
     if (o->n_devices > 0 && !sw->sets_device) device = o->devices[slot_index % o->n_devices];
     char **argv = child_argv(sw, run, o, slot->dir, device);
     if (!argv) st = elag_fail(ELAG_ERR_NOMEM, "sweep: out of memory");
-    if (st == ELAG_OK) st = spawn(argv, slot->dir, o->threads, !sw->sets_threads, &slot->pid);
+    if (st == ELAG_OK) st = spawn(argv, slot->dir, o->threads, !sw->sets_threads, 0, NULL, &slot->pid);
     free_argv(argv);
     if (st != ELAG_OK) {
         close(slot->lock_fd);
@@ -336,6 +472,8 @@ static elag_status start(run_state *s, run_slot *slot, int slot_index, int r, in
         return st;
     }
     slot->run = r;
+    slot->phase = PHASE_TRAIN;
+    snprintf(slot->device, sizeof slot->device, "%s", device ? device : "");
     slot->t0 = now_seconds();
     s->p.running++;
     *started = 1;

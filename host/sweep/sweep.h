@@ -7,7 +7,9 @@
  *             write(2) under flock so workers, shards and crashes never tear or mix
  *             rows; readers take one row per run id; results.csv; merging ledgers;
  *   runner.c  runs as child processes of the elag binary (`elag train ... --out
- *             <out>/runs/<id>`), N at a time, so a crash in one never stops the sweep;
+ *             <out>/runs/<id>`, then `elag export --format csr` and `elag infer --json`
+ *             for the ledger's inference figures), N at a time, so a crash in one never
+ *             stops the sweep;
  *   report.c  ledger -> tables (summary.md, summary.csv, layers.csv).
  * The CLI (host/cli/cmd_sweep.c, cmd_report.c) parses arguments and prints progress.
  */
@@ -128,6 +130,7 @@ typedef struct elag_sweep_exec_options {
     int n_devices;
     int shard, n_shards;        /* this process runs index % n_shards == shard */
     int retry_failed;           /* rerun runs whose ledger row says failed */
+    int no_infer;               /* 0: after training ok, export CSR and time `elag infer` */
     elag_sweep_progress_fn progress; /* may be NULL */
     void *progress_user;
     double tick_seconds;        /* periodic progress ticks (0: none) */
