@@ -4,6 +4,7 @@
  * sweep files that exit 2 with one line naming file:line and the key.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "support/fixtures.h"
 #include "support/testutil.h"
 #include "sweep/sweep.h"
 
@@ -12,36 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char base_yaml[] =
-    "name: tiny\n"
-    "device: cpu\n"
-    "data:\n"
-    "  dataset: synthetic\n"
-    "  synthetic: {train: 128, test: 64, features: 8, classes: 3}\n"
-    "model:\n"
-    "  layers:\n"
-    "    - {type: linear, out_features: 8}\n"
-    "    - {type: relu}\n"
-    "    - {type: linear, out_features: 3}\n"
-    "train: {epochs: 1, batch_size: 32}\n"
-    "prune: {method: gmp, target: 0.5, start: 0, end: 0.5, frequency: 1}\n";
 
 static char *dir;
 static char out_file[600];
 
-static void put(const char *name, const char *text)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static elag_sweep *load(const char *name, const char *text)
 {
-    put(name, text);
+    elag_test_put(dir, name, text);
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     elag_sweep *sw = NULL;
@@ -67,7 +45,7 @@ static void setup(void)
     dir = elag_test_tmpdir("sweep");
     cr_assert_not_null(dir);
     snprintf(out_file, sizeof out_file, "%s/.out", dir);
-    put("base.yaml", base_yaml);
+    elag_test_put(dir, "base.yaml", elag_test_tiny_yaml);
 }
 
 static void teardown(void)
@@ -239,7 +217,7 @@ Test(sweep, flow_values_and_quoted_strings)
 static void expect_bad(const char *name, const char *text, const char *needle1,
                        const char *needle2)
 {
-    put(name, text);
+    elag_test_put(dir, name, text);
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sweep %s --dry-run", dir, ELAG_CLI_PATH, name);
     int rc = elag_test_run(cmd, out_file);

@@ -43,16 +43,6 @@ static const char sweep_yaml[] =
 
 static char *dir;
 
-static void put(const char *name, const char *text)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static int complete_lines(void)
 {
     char path[700];
@@ -133,8 +123,8 @@ static void setup(void)
 {
     dir = elag_test_tmpdir("sweepkill");
     cr_assert_not_null(dir);
-    put("base.yaml", base_yaml);
-    put("s.yaml", sweep_yaml);
+    elag_test_put(dir, "base.yaml", base_yaml);
+    elag_test_put(dir, "s.yaml", sweep_yaml);
 }
 
 static void teardown(void)

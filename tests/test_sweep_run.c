@@ -5,6 +5,7 @@
  * sparse inference figures of each finished run (CSR export + `elag infer`) and --no-infer.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "support/fixtures.h"
 #include "support/testutil.h"
 #include "io/atomic.h"
 #include "sweep/sweep.h"
@@ -15,32 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char base_yaml[] =
-    "name: tiny\n"
-    "device: cpu\n"
-    "data:\n"
-    "  dataset: synthetic\n"
-    "  synthetic: {train: 128, test: 64, features: 8, classes: 3}\n"
-    "model:\n"
-    "  layers:\n"
-    "    - {type: linear, out_features: 8}\n"
-    "    - {type: relu}\n"
-    "    - {type: linear, out_features: 3}\n"
-    "train: {epochs: 1, batch_size: 32}\n"
-    "prune: {method: gmp, target: 0.5, start: 0, end: 0.5, frequency: 1}\n";
 
 static char *dir;
 static char out_file[600];
-
-static void put(const char *name, const char *text)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static char *slurp(const char *path)
 {
@@ -91,7 +69,7 @@ static void setup(void)
     dir = elag_test_tmpdir("sweeprun");
     cr_assert_not_null(dir);
     snprintf(out_file, sizeof out_file, "%s/.out", dir);
-    put("base.yaml", base_yaml);
+    elag_test_put(dir, "base.yaml", elag_test_tiny_yaml);
 }
 
 static void teardown(void)
@@ -106,7 +84,7 @@ TestSuite(sweep_run, .init = setup, .fini = teardown);
 
 Test(sweep_run, runs_then_resumes)
 {
-    put("s.yaml", "base: base.yaml\ngrid: {prune.target: [0.25, 0.5], seed: [1, 2]}\n");
+    elag_test_put(dir, "s.yaml", "base: base.yaml\ngrid: {prune.target: [0.25, 0.5], seed: [1, 2]}\n");
     int rc = elag("sweep s.yaml --out out --jobs 2");
     char *o = slurp(out_file);
     cr_assert_eq(rc, 0, "%s", o);
@@ -148,7 +126,7 @@ Test(sweep_run, runs_then_resumes)
     cr_assert_eq(count_lines("out/results.jsonl"), 4);
 
     /* a run folder without a ledger row is redone */
-    put("out/results.jsonl", "");
+    elag_test_put(dir, "out/results.jsonl", "");
     cr_assert_eq(elag("sweep s.yaml --out out"), 0);
     cr_assert_eq(count_lines("out/results.jsonl"), 4);
 
@@ -161,7 +139,7 @@ Test(sweep_run, runs_then_resumes)
 
 Test(sweep_run, failed_runs_and_retry)
 {
-    put("f.yaml", "base: base.yaml\n"
+    elag_test_put(dir, "f.yaml", "base: base.yaml\n"
                   "runs:\n"
                   "  - {seed: 1}\n"
                   "  - {data.dataset: idx, data.path: /nonexistent-elag}\n"
@@ -196,7 +174,7 @@ Test(sweep_run, failed_runs_and_retry)
 
 Test(sweep_run, shards_then_collect)
 {
-    put("s.yaml", "base: base.yaml\ngrid: {prune.target: [0.1, 0.3, 0.5, 0.7, 0.9]}\n");
+    elag_test_put(dir, "s.yaml", "base: base.yaml\ngrid: {prune.target: [0.1, 0.3, 0.5, 0.7, 0.9]}\n");
     cr_assert_eq(elag("sweep s.yaml --out a --shard 0/2"), 0);
     cr_assert_eq(elag("sweep s.yaml --out b --shard 1/2 --no-infer"), 0);
     cr_assert_eq(count_lines("a/results.jsonl"), 3);
@@ -233,7 +211,7 @@ Test(sweep_run, shards_then_collect)
 
 Test(sweep_run, threads_and_devices)
 {
-    put("s.yaml", "base: base.yaml\ngrid: {seed: [1, 2, 3, 4]}\n");
+    elag_test_put(dir, "s.yaml", "base: base.yaml\ngrid: {seed: [1, 2, 3, 4]}\n");
     cr_assert_eq(elag("sweep s.yaml --out out --jobs 2 --devices cpu,cpu-ref"), 0);
     elag_ledger l = ledger("out");
     cr_assert_eq(l.n, 4);
@@ -260,7 +238,7 @@ Test(sweep_run, threads_and_devices)
 
 Test(sweep_run, failed_export_keeps_the_run_ok)
 {
-    put("s.yaml", "base: base.yaml\n");
+    elag_test_put(dir, "s.yaml", "base: base.yaml\n");
     cr_assert_eq(elag("sweep s.yaml --out out --no-infer"), 0);
     elag_ledger l = ledger("out");
     cr_assert_eq(l.n, 1);

@@ -33,3 +33,17 @@ void elag_test_small_config(elag_config *cfg, int hidden)
     cfg->train.optimizer.lr = 0.05;
     cfg->train.optimizer.momentum = 0.9;
 }
+
+const char elag_test_tiny_yaml[] =
+    "name: tiny\n"
+    "device: cpu\n"
+    "data:\n"
+    "  dataset: synthetic\n"
+    "  synthetic: {train: 128, test: 64, features: 8, classes: 3}\n"
+    "model:\n"
+    "  layers:\n"
+    "    - {type: linear, out_features: 8}\n"
+    "    - {type: relu}\n"
+    "    - {type: linear, out_features: 3}\n"
+    "train: {epochs: 1, batch_size: 32}\n"
+    "prune: {method: gmp, target: 0.5, start: 0, end: 0.5, frequency: 1}\n";

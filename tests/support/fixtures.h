@@ -10,4 +10,8 @@
 /* Synthetic data (features 16, classes 4), layers fc1(hidden) relu1 fc2(4), batch 32. */
 void elag_test_small_config(elag_config *cfg, int hidden);
 
+/* A YAML config of a tiny synthetic run (milliseconds): 8 features, 3 classes, one hidden
+ * layer of 8, one epoch, GMP to 0.5. For CLI and sweep tests. */
+extern const char elag_test_tiny_yaml[];
+
 #endif /* ELAG_TESTS_FIXTURES_H */

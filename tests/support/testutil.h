@@ -32,6 +32,9 @@ void elag_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t see
  * (static storage per call site is not needed: the caller frees). */
 char *elag_test_tmpdir(const char *tag);
 
+/* Writes `text` to dir/name, creating or replacing it; fails the calling test on error. */
+void elag_test_put(const char *dir, const char *name, const char *text);
+
 /* Runs a shell command, returns its exit status (0-255) or -1; output goes to
  * `out_path` when not NULL (stdout and stderr together). */
 int elag_test_run(const char *cmd, const char *out_path);
