@@ -4,6 +4,7 @@
  * through the single #ifdef ELAG_HAVE_CUDA below, so a build without nvcc (or a
  * machine without a GPU) reports zero devices and keeps running on the CPU.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "backend/backend.h"
 
 #include "core/check.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The one place the CUDA backend is registered. */
 #ifdef ELAG_HAVE_CUDA
@@ -73,10 +75,38 @@ static int elag_parse_cuda_index(const char *device)
     return (int)v;
 }
 
+/* Other runnable tasks right now: Linux's procs_running less this thread, the least of a
+ * few samples 2 ms apart (an instantaneous view: the load average would still count a
+ * build that just finished). 0 when /proc/stat cannot be read. */
+static int elag_busy_cores(void)
+{
+    int least = -1;
+    for (int i = 0; i < 5; i++) {
+        FILE *f = fopen("/proc/stat", "r");
+        if (!f) return 0;
+        char line[256];
+        int running = -1;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "procs_running %d", &running) == 1) break;
+        fclose(f);
+        if (running < 1) return 0;
+        if (least < 0 || running - 1 < least) least = running - 1;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return least > 0 ? least : 0;
+}
+
+/* threads <= 0 means "the cores that are free": all cores less those other processes keep
+ * busy, at least 1. OpenMP threads that spin-wait on cores another process wants run many
+ * times slower than fewer threads would (docs/perf-train.md), so an unasked-for thread
+ * count avoids busy cores. An explicit count is taken as given. */
 static int elag_resolve_threads(int threads)
 {
     if (threads > 0) return threads;
     int n = omp_get_num_procs();
+    if (n <= 0) n = 1;
+    n -= elag_busy_cores();
     return n > 0 ? n : 1;
 }
 
