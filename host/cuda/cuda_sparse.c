@@ -261,6 +261,12 @@ static elag_status choose_csr_alg(elag_cuda_ctx *ctx, elag_sparse_dev *d, const 
         }
     }
     if (best == 0) return first_err != ELAG_OK ? first_err : ELAG_ERR_DEVICE;
+    /* Every candidate ran cusparseSpMM_preprocess on the same matrix descriptor d->mat, the
+     * last one possibly for another algorithm than the winner. We assume (not confirmed in
+     * the documentation) that the preprocessing belongs to the (matA, alg, buffer) it ran
+     * with, so it is run again for the winner at the next bind: one extra call, harmless
+     * if the assumption is wrong. */
+    d->plan.prepared = 0;
     elag_clear_error(); /* a refused algorithm is not this call's failure */
     d->alg = best;
     return ELAG_OK;
