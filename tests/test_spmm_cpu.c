@@ -5,7 +5,7 @@
  * double-precision dense product computed here, y = W x (+ bias) (ReLU), on odd
  * shapes, sparsity 0, 0.5, 0.9, 0.99 and 1.0, empty rows, CSR and Blocked-ELL with
  * B = 16, 32, 5 and 20, batches narrower than max_n, and shapes large enough for the
- * packed, panelled and parallel paths.
+ * packed, panelled and parallel paths (narrow batches of 8 to 100 columns too).
  */
 #include "backend/backend.h"
 #include "cpu/cpu_sparse.h"
@@ -183,6 +183,29 @@ Test(spmm, packed_panelled_and_parallel_paths)
     cr_expect_gt(d->npanels, 1);
     cr_expect_not_null(d->xpack);
     cr_expect_eq(d->parts, FAST_THREADS);
+    fast->sparse_destroy(fast, d);
+    elag_sparse_host_free(&h);
+    free(w);
+}
+
+Test(spmm, narrow_batches_panelled)
+{
+    /* batches under ELAG_SPMM_TILE read x unpacked, several panels per pass (as many as
+     * the batch's columns fit the panel budget); 1200 columns at 50% and 90% sparsity are
+     * cut into panels, so passes of 8 panels and a shorter last one occur */
+    const int ns[] = {8, 16, 32, 64, 100};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        check_case(130, 1200, ns[k], 0.5, 0, 1, 1);
+        check_case(130, 1200, ns[k], 0.9, 9, 0, 1);
+    }
+    float *w = weights(130, 1200, 0.5, 0, 3);
+    elag_sparse_host h;
+    OK(elag_sparse_from_dense(w, 130, 1200, ELAG_SPARSE_FORMAT_CSR, 0, &h));
+    elag_sparse_opts opts = {.max_n = 32, .alg = 0};
+    elag_sparse_dev *d;
+    OK(fast->sparse_create(fast, &h, &opts, &d));
+    cr_expect_gt(d->npanels, 1);
+    cr_expect_null(d->xpack);
     fast->sparse_destroy(fast, d);
     elag_sparse_host_free(&h);
     free(w);

@@ -11,8 +11,11 @@
  * from L1, not L2. A tile of y's row
  * stays in registers while the row's nonzeros in a panel stream past, unrolled into
  * several accumulators to keep enough FMAs in flight; bias + ReLU are applied before
- * the last store. Columns past the last full tile are read unpacked, 32 at a time, with
- * masked loads; a batch of one column is a gathered dot product per row.
+ * the last store. Columns past the last full tile (every column of a batch under TILE)
+ * are read unpacked with masked loads (x's rows are then at most TILE floats apart, so
+ * compact already), a row's columns in registers, panel group by panel group: as many
+ * consecutive panels per pass as fit the same L1 budget at that width
+ * (elag_cpu_narrow_group). A batch of one column is a gathered dot product per row.
  * Blocked-ELL: each stored block is a small dense product; up to 16 rows of a block
  * row share each load of x (a rows x 16-column register tile).
  * Output rows are split over OpenMP threads by the partition sparse_create computed
@@ -80,11 +83,14 @@ elag_status elag_cpu_fast_sparse_prepare(elag_sparse_dev *a)
         }
         return ELAG_OK;
     }
-    if (a->max_n < TILE || a->cols == 0) return ELAG_OK;
-    /* the packed batch: every full tile of the widest product, (max_n / TILE, cols, TILE) */
-    size_t bytes = (size_t)(a->max_n / TILE) * a->cols * TILE * sizeof(float);
-    a->xpack = aligned_alloc(64, bytes); /* a multiple of 64: TILE is a multiple of 32 */
-    if (!a->xpack) return elag_fail(ELAG_ERR_NOMEM, "sparse_create: out of host memory");
+    /* panels serve the packed tiles and narrow batches; one column is a gathered dot product */
+    if (a->max_n < 2 || a->cols == 0) return ELAG_OK;
+    if (a->max_n >= TILE) {
+        /* the packed batch: every full tile of the widest product, (max_n / TILE, cols, TILE) */
+        size_t bytes = (size_t)(a->max_n / TILE) * a->cols * TILE * sizeof(float);
+        a->xpack = aligned_alloc(64, bytes); /* a multiple of 64: TILE is a multiple of 32 */
+        if (!a->xpack) return elag_fail(ELAG_ERR_NOMEM, "sparse_create: out of host memory");
+    }
     /* Panels as wide as L1 holds, widened (doubling) until a row has ELAG_PANEL_NNZ
      * nonzeros in a panel on average: each row pays one load and store of its y tile per
      * panel, which sparse rows do not earn back (their x rows then come from L2). */
@@ -224,11 +230,13 @@ static void rows_product(const elag_sparse_dev *a, int r0, int r1, const float *
     switch (a->isa) {
 #if ELAG_CPU_X86
     case ELAG_CPU_ISA_AVX512:
-        if (csr) elag_cpu_csr_rows_avx512(a, r0, r1, x, n, c_begin, bias, relu, y);
+        if (csr && n > 1) elag_cpu_csr_narrow_avx512(a, r0, r1, x, n, c_begin, bias, relu, y);
+        else if (csr) elag_cpu_csr_rows_avx512(a, r0, r1, x, n, c_begin, bias, relu, y);
         else elag_cpu_bell_rows_avx512(a, r0, r1, x, n, bias, relu, y);
         return;
     case ELAG_CPU_ISA_AVX2:
-        if (csr) elag_cpu_csr_rows_avx2(a, r0, r1, x, n, c_begin, bias, relu, y);
+        if (csr && n > 1) elag_cpu_csr_narrow_avx2(a, r0, r1, x, n, c_begin, bias, relu, y);
+        else if (csr) elag_cpu_csr_rows_avx2(a, r0, r1, x, n, c_begin, bias, relu, y);
         else elag_cpu_bell_rows_avx2(a, r0, r1, x, n, bias, relu, y);
         return;
 #endif

@@ -94,6 +94,21 @@ static inline int32_t elag_cpu_panel_start(const elag_sparse_dev *a, int r, int 
     return a->panel_ptr[(size_t)r * (a->npanels + 1) + q];
 }
 
+/* Narrow batches (w < TILE columns, read unpacked: x is then already compact): how many
+ * consecutive panels one pass takes, so that w columns of a pass's rows of x still fit
+ * ELAG_SPMM_PANEL_BYTES (panels are sized for TILE columns). */
+static inline int elag_cpu_narrow_group(const elag_sparse_dev *a, int w)
+{
+    if (a->npanels == 1 || w <= 0) return 1;
+    int fit = ELAG_SPMM_PANEL_BYTES / (w * (int)sizeof(float)) / a->panel_cols;
+    if (fit < 1) fit = 1;
+    const double per_pass = (double)a->nnz / a->rows * fit * a->panel_cols / a->cols;
+    /* x nearly fits L1 anyway and rows are sparse: passes cost more than they save */
+    if ((double)a->cols * w * sizeof(float) <= 2.0 * ELAG_SPMM_PANEL_BYTES && per_pass < 64.0)
+        return a->npanels;
+    return fit;
+}
+
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define ELAG_CPU_X86 1
 /* x86 kernels (cpu_sparse_x86.c), run only when elag_cpu_isa_supported says so.
@@ -102,6 +117,11 @@ static inline int32_t elag_cpu_panel_start(const elag_sparse_dev *a, int r, int 
 void elag_cpu_csr_packed_avx512(const elag_sparse_dev *a, const float *xp, int r0, int r1, int n,
                                 int c0, const float *bias, int relu, float *y);
 void elag_cpu_csr_rows_avx512(const elag_sparse_dev *a, int r0, int r1, const float *x, int n,
+                              int c_begin, const float *bias, int relu, float *y);
+/* narrow: CSR, batch columns [c_begin, n) (fewer than TILE) unpacked, panel by panel */
+void elag_cpu_csr_narrow_avx512(const elag_sparse_dev *a, int r0, int r1, const float *x, int n,
+                                int c_begin, const float *bias, int relu, float *y);
+void elag_cpu_csr_narrow_avx2(const elag_sparse_dev *a, int r0, int r1, const float *x, int n,
                               int c_begin, const float *bias, int relu, float *y);
 void elag_cpu_bell_rows_avx512(const elag_sparse_dev *a, int r0, int r1, const float *x, int n,
                                const float *bias, int relu, float *y);

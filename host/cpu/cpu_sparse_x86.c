@@ -130,6 +130,81 @@ ELAG_AVX512 void elag_cpu_csr_rows_avx512(const elag_sparse_dev *a, int r0, int 
     }
 }
 
+/* Narrow CSR (batch columns [c0, c0 + w), w < TILE, read straight from x, rows n floats
+ * apart): one row's nonzeros of a group of panels; the row's w columns stay in NV
+ * vectors (the last masked), nonzeros unrolled U ways. */
+ELAG_INLINE ELAG_AVX512 void csr_narrow_row_512(const int32_t *idx, const float *val, int cnt,
+                                                const float *x, size_t n, int w, float *yr,
+                                                int first, int last, float bias, int relu,
+                                                const int NV, const int U)
+{
+    __mmask16 m[8];
+    __m512 acc[16];
+    for (int v = 0; v < NV; v++) m[v] = mask_512(w - 16 * v);
+    for (int i = 0; i < NV * U; i++) acc[i] = _mm512_setzero_ps();
+    if (!first)
+        for (int v = 0; v < NV; v++) acc[v] = _mm512_maskz_loadu_ps(m[v], yr + 16 * v);
+    int p = 0;
+    for (; p + U <= cnt; p += U)
+        for (int u = 0; u < U; u++) {
+            const float *xr = x + (size_t)idx[p + u] * n;
+            const __m512 vv = _mm512_set1_ps(val[p + u]);
+            for (int v = 0; v < NV; v++)
+                acc[u * NV + v] = _mm512_fmadd_ps(vv, _mm512_maskz_loadu_ps(m[v], xr + 16 * v),
+                                                  acc[u * NV + v]);
+        }
+    for (; p < cnt; p++) {
+        const float *xr = x + (size_t)idx[p] * n;
+        const __m512 vv = _mm512_set1_ps(val[p]);
+        for (int v = 0; v < NV; v++)
+            acc[v] = _mm512_fmadd_ps(vv, _mm512_maskz_loadu_ps(m[v], xr + 16 * v), acc[v]);
+    }
+    for (int u = 1; u < U; u++)
+        for (int v = 0; v < NV; v++) acc[v] = _mm512_add_ps(acc[v], acc[u * NV + v]);
+    for (int v = 0; v < NV; v++) {
+        __m512 t = acc[v];
+        if (last) {
+            t = _mm512_add_ps(t, _mm512_set1_ps(bias));
+            if (relu) t = _mm512_max_ps(t, _mm512_setzero_ps());
+        }
+        _mm512_mask_storeu_ps(yr + 16 * v, m[v], t);
+    }
+}
+
+ELAG_AVX512 void elag_cpu_csr_narrow_avx512(const elag_sparse_dev *a, int r0, int r1,
+                                            const float *x, int n, int c_begin, const float *bias,
+                                            int relu, float *y)
+{
+    const int w = n - c_begin, np = a->npanels, k = elag_cpu_narrow_group(a, w);
+    const int NV = (w + 15) / 16;
+    if (k >= np) { /* one pass: the unpacked kernel, 32 columns at a time */
+        elag_cpu_csr_rows_avx512(a, r0, r1, x, n, c_begin, bias, relu, y);
+        return;
+    }
+    for (int q0 = 0; q0 < np; q0 += k) {
+        const int q1 = q0 + k < np ? q0 + k : np;
+        for (int r = r0; r < r1; r++) {
+            const int32_t lo = elag_cpu_panel_start(a, r, q0);
+            const int32_t cnt = elag_cpu_panel_start(a, r, q1) - lo;
+            const float bv = bias ? bias[r] : 0.0f;
+            const int32_t *ir = a->indices + lo;
+            const float *vr = a->values + lo, *xc = x + c_begin;
+            float *yr = y + (size_t)r * n + c_begin;
+            const int first = q0 == 0, last = q1 == np;
+            switch (NV) {
+            case 1: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 1, 8); break;
+            case 2: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 2, 4); break;
+            case 3: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 3, 3); break;
+            case 4: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 4, 2); break;
+            case 5: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 5, 2); break;
+            case 6: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 6, 2); break;
+            case 7: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 7, 2); break;
+            default: csr_narrow_row_512(ir, vr, cnt, xc, n, w, yr, first, last, bv, relu, 8, 2); break;
+            }
+        }
+    }
+}
+
 /* Sixteen (eight) named accumulators: an array of vectors indexed in nested loops with
  * a `break` was stored to the stack on every iteration by gcc 12. */
 #define ELAG_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -280,6 +355,76 @@ ELAG_INLINE ELAG_AVX2 void csr_tile_256(const int32_t *idx, const float *val, in
         __m256 t = _mm256_add_ps(acc[v], _mm256_set1_ps(bias));
         if (relu) t = _mm256_max_ps(t, _mm256_setzero_ps());
         _mm256_maskstore_ps(y + 8 * v, m[v], t);
+    }
+}
+
+/* As csr_narrow_row_512 with 8-float vectors, w <= 8*NV <= 32 columns at yr / x. */
+ELAG_INLINE ELAG_AVX2 void csr_narrow_row_256(const int32_t *idx, const float *val, int cnt,
+                                              const float *x, size_t n, int w, float *yr,
+                                              int first, int last, float bias, int relu,
+                                              const int NV, const int U)
+{
+    __m256i m[4];
+    __m256 acc[8];
+    for (int v = 0; v < NV; v++) m[v] = mask_256(w - 8 * v);
+    for (int i = 0; i < NV * U; i++) acc[i] = _mm256_setzero_ps();
+    if (!first)
+        for (int v = 0; v < NV; v++) acc[v] = _mm256_maskload_ps(yr + 8 * v, m[v]);
+    int p = 0;
+    for (; p + U <= cnt; p += U)
+        for (int u = 0; u < U; u++) {
+            const float *xr = x + (size_t)idx[p + u] * n;
+            const __m256 vv = _mm256_set1_ps(val[p + u]);
+            for (int v = 0; v < NV; v++)
+                acc[u * NV + v] = _mm256_fmadd_ps(vv, _mm256_maskload_ps(xr + 8 * v, m[v]),
+                                                  acc[u * NV + v]);
+        }
+    for (; p < cnt; p++) {
+        const float *xr = x + (size_t)idx[p] * n;
+        const __m256 vv = _mm256_set1_ps(val[p]);
+        for (int v = 0; v < NV; v++)
+            acc[v] = _mm256_fmadd_ps(vv, _mm256_maskload_ps(xr + 8 * v, m[v]), acc[v]);
+    }
+    for (int u = 1; u < U; u++)
+        for (int v = 0; v < NV; v++) acc[v] = _mm256_add_ps(acc[v], acc[u * NV + v]);
+    for (int v = 0; v < NV; v++) {
+        __m256 t = acc[v];
+        if (last) {
+            t = _mm256_add_ps(t, _mm256_set1_ps(bias));
+            if (relu) t = _mm256_max_ps(t, _mm256_setzero_ps());
+        }
+        _mm256_maskstore_ps(yr + 8 * v, m[v], t);
+    }
+}
+
+ELAG_AVX2 void elag_cpu_csr_narrow_avx2(const elag_sparse_dev *a, int r0, int r1, const float *x,
+                                        int n, int c_begin, const float *bias, int relu, float *y)
+{
+    const int np = a->npanels, k = elag_cpu_narrow_group(a, n - c_begin);
+    if (k >= np) { /* one pass: the unpacked kernel */
+        elag_cpu_csr_rows_avx2(a, r0, r1, x, n, c_begin, bias, relu, y);
+        return;
+    }
+    for (int q0 = 0; q0 < np; q0 += k) {
+        const int q1 = q0 + k < np ? q0 + k : np;
+        for (int r = r0; r < r1; r++) {
+            const int32_t lo = elag_cpu_panel_start(a, r, q0);
+            const int32_t cnt = elag_cpu_panel_start(a, r, q1) - lo;
+            const float bv = bias ? bias[r] : 0.0f;
+            const int32_t *ir = a->indices + lo;
+            const float *vr = a->values + lo;
+            const int first = q0 == 0, last = q1 == np;
+            for (int c0 = c_begin; c0 < n; c0 += 32) { /* 16 ymm registers: 32 columns */
+                const int w = n - c0 < 32 ? n - c0 : 32;
+                float *yr = y + (size_t)r * n + c0;
+                if (w > 16)
+                    csr_narrow_row_256(ir, vr, cnt, x + c0, n, w, yr, first, last, bv, relu, 4, 2);
+                else if (w > 8)
+                    csr_narrow_row_256(ir, vr, cnt, x + c0, n, w, yr, first, last, bv, relu, 2, 4);
+                else
+                    csr_narrow_row_256(ir, vr, cnt, x + c0, n, w, yr, first, last, bv, relu, 1, 8);
+            }
+        }
     }
 }
 
