@@ -41,15 +41,8 @@ static void train_tiny(void)
     cfg.prune.start = (elag_when){0.0, 1};
     cfg.prune.end = (elag_when){0.5, 1};
     cfg.prune.frequency = 4;
-    elag_backend *be;
-    OK(elag_backend_open("cpu", 1, &be, NULL, 0));
-    elag_run_data data;
-    OK(elag_run_data_load(&cfg, &data));
-    elag_train_options opts = {.out_dir = dir};
     elag_train_summary s;
-    OK(elag_train_run(&cfg, be, &data, &opts, &s));
-    elag_run_data_free(&data);
-    elag_backend_free(be);
+    elag_test_train(&cfg, dir, NULL, 0, &s);
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
     snprintf(out_file, sizeof out_file, "%s/.out", dir);
 }

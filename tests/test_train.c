@@ -20,16 +20,8 @@
 static elag_train_summary run(const elag_config *cfg, const char *dir, const char *resume,
                               int stop_after)
 {
-    elag_backend *be;
-    cr_assert_eq(elag_backend_open(cfg->device, 1, &be, NULL, 0), ELAG_OK, "%s", elag_last_error());
-    elag_run_data data;
-    cr_assert_eq(elag_run_data_load(cfg, &data), ELAG_OK, "%s", elag_last_error());
-    elag_train_options opts = {.out_dir = dir, .resume_path = resume,
-                               .stop_after_epochs = stop_after};
     elag_train_summary s;
-    cr_assert_eq(elag_train_run(cfg, be, &data, &opts, &s), ELAG_OK, "%s", elag_last_error());
-    elag_run_data_free(&data);
-    elag_backend_free(be);
+    elag_test_train(cfg, dir, resume, stop_after, &s);
     return s;
 }
 

@@ -3,6 +3,7 @@
  */
 #include "support/fixtures.h"
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,3 +48,18 @@ const char elag_test_tiny_yaml[] =
     "    - {type: linear, out_features: 3}\n"
     "train: {epochs: 1, batch_size: 32}\n"
     "prune: {method: gmp, target: 0.5, start: 0, end: 0.5, frequency: 1}\n";
+
+void elag_test_train(const elag_config *cfg, const char *dir, const char *resume, int stop_after,
+                     elag_train_summary *out)
+{
+    elag_backend *be;
+    cr_assert_eq(elag_backend_open(cfg->device, 1, &be, NULL, 0), ELAG_OK, "%s",
+                 elag_last_error());
+    elag_run_data data;
+    cr_assert_eq(elag_run_data_load(cfg, &data), ELAG_OK, "%s", elag_last_error());
+    elag_train_options opts = {.out_dir = dir, .resume_path = resume,
+                               .stop_after_epochs = stop_after};
+    cr_assert_eq(elag_train_run(cfg, be, &data, &opts, out), ELAG_OK, "%s", elag_last_error());
+    elag_run_data_free(&data);
+    elag_backend_free(be);
+}
