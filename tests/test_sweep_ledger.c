@@ -27,9 +27,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    elag_test_run(cmd, NULL);
+    elag_test_rmtree(dir);
     free(dir);
 }
 

@@ -117,6 +117,15 @@ elag_status elag_cpu_fast_sparse_prepare(elag_sparse_dev *a)
 
 /* ---------------------------------------------------------------- portable ---- */
 
+/* yr[0..w) = acc + bv, then ReLU when relu: the fused epilogue of every portable kernel. */
+static void store_row(float *yr, const float *acc, int w, float bv, int relu)
+{
+    for (int c = 0; c < w; c++) {
+        float t = acc[c] + bv;
+        yr[c] = relu && !(t > 0.0f) ? 0.0f : t;
+    }
+}
+
 /* Packed CSR, rows [r0, r1) of one tile: y (rows, n) at column c0. */
 static void csr_packed_portable(const elag_sparse_dev *a, const float *xp, int r0, int r1, int n,
                                 int c0, const float *bias, int relu, float *y)
@@ -135,12 +144,8 @@ static void csr_packed_portable(const elag_sparse_dev *a, const float *xp, int r
 #pragma omp simd
                 for (int c = 0; c < TILE; c++) acc[c] += v * xr[c];
             }
-            const float bv = bias && q == a->npanels - 1 ? bias[r] : 0.0f;
-            const int rl = relu && q == a->npanels - 1;
-            for (int c = 0; c < TILE; c++) {
-                float t = acc[c] + bv;
-                yr[c] = rl && !(t > 0.0f) ? 0.0f : t;
-            }
+            const int last = q == a->npanels - 1;
+            store_row(yr, acc, TILE, bias && last ? bias[r] : 0.0f, relu && last);
         }
 }
 
@@ -159,12 +164,7 @@ static void csr_rows_portable(const elag_sparse_dev *a, int r0, int r1, const fl
 #pragma omp simd
                 for (int c = 0; c < w; c++) acc[c] += v * xr[c];
             }
-            const float bv = bias ? bias[r] : 0.0f;
-            float *yr = y + (size_t)r * n + c0;
-            for (int c = 0; c < w; c++) {
-                float t = acc[c] + bv;
-                yr[c] = relu && !(t > 0.0f) ? 0.0f : t;
-            }
+            store_row(y + (size_t)r * n + c0, acc, w, bias ? bias[r] : 0.0f, relu);
         }
     }
 }
@@ -192,12 +192,7 @@ static void bell_rows_portable(const elag_sparse_dev *a, int r0, int r1, const f
                     for (int c = 0; c < w; c++) acc[c] += v * xr[c];
                 }
             }
-            const float bv = bias ? bias[r] : 0.0f;
-            float *yr = y + (size_t)r * n + c0;
-            for (int c = 0; c < w; c++) {
-                float t = acc[c] + bv;
-                yr[c] = relu && !(t > 0.0f) ? 0.0f : t;
-            }
+            store_row(y + (size_t)r * n + c0, acc, w, bias ? bias[r] : 0.0f, relu);
         }
     }
 }

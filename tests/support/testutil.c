@@ -65,3 +65,10 @@ void elag_test_put(const char *dir, const char *name, const char *text)
     fputs(text, f);
     fclose(f);
 }
+
+void elag_test_rmtree(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    elag_test_run(cmd, NULL);
+}

@@ -35,6 +35,9 @@ char *elag_test_tmpdir(const char *tag);
 /* Writes `text` to dir/name, creating or replacing it; fails the calling test on error. */
 void elag_test_put(const char *dir, const char *name, const char *text);
 
+/* Removes a folder made by elag_test_tmpdir and everything in it (best effort). */
+void elag_test_rmtree(const char *dir);
+
 /* Runs a shell command, returns its exit status (0-255) or -1; output goes to
  * `out_path` when not NULL (stdout and stderr together). */
 int elag_test_run(const char *cmd, const char *out_path);
