@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots of an elag sweep (called by `elag report DIR`; docs/sweeps.md).
 
     /usr/bin/python3 scripts/plot.py DIR [--out DIR/report]

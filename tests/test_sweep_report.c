@@ -2,8 +2,10 @@
  * `elag report` on a hand-made ledger (tests/data/sweep_fixture/results.jsonl: gmp at
  * 0.5 and 0.9 with three seeds, oneshot at 0.9 with two, one failed run, one failed run
  * retried to ok, and a torn last line): the means and sample standard deviations over
- * seeds, the per-layer table, failed runs, and plots skipped with a clear line (exit 0)
- * when the interpreter has no matplotlib.
+ * seeds, the per-layer table, failed runs; and, when plots cannot be drawn (no
+ * matplotlib, plot.py failing), the tables written, one line on stderr naming what is
+ * missing and the package, and exit 1; an interpreter or plot script named by the user
+ * that is not there is bad usage (exit 2, nothing written).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "io/atomic.h"
@@ -47,8 +49,10 @@ static void setup(void)
 
 static void teardown(void)
 {
+    if (!dir) return;
     elag_test_rmtree(dir);
     free(dir);
+    dir = NULL;
 }
 
 TestSuite(sweep_report, .init = setup, .fini = teardown);
@@ -107,31 +111,151 @@ Test(sweep_report, means_and_stds_over_seeds)
     free(layers);
 }
 
-Test(sweep_report, plots_skipped_without_matplotlib)
+/* Writes an executable shell script dir/name with `body` after the #! line; returns its
+ * path (static). */
+static const char *put_script(const char *name, const char *body)
 {
-    char py[700];
-    snprintf(py, sizeof py, "%s/nompl-python", dir);
-    FILE *f = fopen(py, "w");
+    static char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fputs("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'matplotlib'\" >&2\nexit 3\n", f);
+    fprintf(f, "#!/bin/sh\n%s", body);
     fclose(f);
-    chmod(py, 0755);
+    cr_assert_eq(chmod(path, 0755), 0);
+    return path;
+}
+
+/* Lines of text that start with prefix. */
+static int lines_starting(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += strncmp(p, prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+Test(sweep_report, no_matplotlib_is_one_line_and_exit_1)
+{
+    /* what scripts/plot.py does without matplotlib: one line on stderr, exit 3 */
+    const char *py = put_script("nompl-python", "echo \"plot.py: No module named 'matplotlib' "
+                                                "(Debian: apt-get install python3-matplotlib)\" "
+                                                ">&2\nexit 3\n");
     char opts[800];
     snprintf(opts, sizeof opts, "--python '%s'", py);
-    cr_assert_eq(report(opts), 0);
+    cr_assert_eq(report(opts), 1);
     char *o = slurp(".out");
-    EXPECT_IN(o, "Plots skipped");
-    EXPECT_IN(o, "matplotlib");
+    char want[1200];
+    snprintf(want, sizeof want, "elag report: plots not drawn: %s cannot import matplotlib "
+             "(Debian: apt-get install python3-matplotlib); the tables are in sw/report/", py);
+    EXPECT_IN(o, want);
+    cr_assert_eq(lines_starting(o, "elag report:"), 1, "not one line:\n%s", o);
+    cr_assert_null(strstr(o, "plot.py:"), "plot.py's own line repeated:\n%s", o);
     free(o);
     char *md = slurp("sw/report/summary.md");
     EXPECT_IN(md, "| gmp | 0.50 |");
-    EXPECT_IN(md, "Plots skipped");
+    EXPECT_IN(md, "Plots not drawn: ");
+    EXPECT_IN(md, "cannot import matplotlib");
     free(md);
 
-    cr_assert_eq(report("--python /nonexistent/python3"), 0);
+    /* ELAG_PYTHON does the same; a bare name is looked up in PATH */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && PATH='%s':\"$PATH\" ELAG_PYTHON=nompl-python '%s' "
+             "report sw", dir, dir, ELAG_CLI_PATH);
+    cr_assert_eq(elag_test_run(cmd, out_file), 1);
     o = slurp(".out");
-    EXPECT_IN(o, "Plots skipped: no Python interpreter at /nonexistent/python3");
+    EXPECT_IN(o, want);
     free(o);
+
+    /* --no-plots asks for the tables only: exit 0, nothing about plots */
+    cr_assert_eq(report(strcat(opts, " --no-plots")), 0);
+    o = slurp(".out");
+    cr_assert_null(strstr(o, "plots not drawn"), "%s", o);
+    free(o);
+}
+
+/* The real scripts/plot.py under an interpreter that cannot import matplotlib (a package
+ * of that name earlier on PYTHONPATH that fails to import, as on a machine without
+ * python3-matplotlib). */
+Test(sweep_report, real_plot_script_without_matplotlib)
+{
+    if (!elag_test_python_has("sys")) {
+        teardown(); /* a skipped test does not reach .fini */
+        cr_skip_test("no Python interpreter at %s (needs python3-matplotlib)",
+                     elag_test_python());
+    }
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/hide/matplotlib'", dir);
+    cr_assert_eq(elag_test_run(cmd, NULL), 0);
+    elag_test_put(dir, "hide/matplotlib/__init__.py",
+                  "raise ModuleNotFoundError(\"No module named 'matplotlib'\")\n");
+    char body[1400];
+    snprintf(body, sizeof body, "PYTHONPATH='%s/hide' exec '%s' \"$@\"\n", dir,
+             elag_test_python());
+    const char *py = put_script("hiding-python", body);
+    char opts[800];
+    snprintf(opts, sizeof opts, "--python '%s'", py);
+    cr_assert_eq(report(opts), 1);
+    char *o = slurp(".out");
+    EXPECT_IN(o, "elag report: plots not drawn: ");
+    EXPECT_IN(o, " cannot import "); /* numpy first when that is missing too */
+    EXPECT_IN(o, "apt-get install python3-matplotlib");
+    cr_assert_eq(lines_starting(o, "elag report:"), 1, "not one line:\n%s", o);
+    free(o);
+    char *md = slurp("sw/report/summary.md");
+    EXPECT_IN(md, "| gmp | 0.50 |");
+    free(md);
+}
+
+Test(sweep_report, failing_plot_script_is_exit_1_with_its_messages)
+{
+    const char *py = put_script("bad-python", "echo 'Traceback: boom' >&2\nexit 5\n");
+    char opts[800];
+    snprintf(opts, sizeof opts, "--python '%s'", py);
+    cr_assert_eq(report(opts), 1);
+    char *o = slurp(".out");
+    EXPECT_IN(o, "Traceback: boom");
+    EXPECT_IN(o, "exited with status 5");
+    free(o);
+}
+
+/* An interpreter or plot script that the user named and is not there: exit 2 before
+ * anything is written. The default interpreter missing is exit 1 (as above). */
+Test(sweep_report, named_interpreter_or_script_missing_is_bad_usage)
+{
+    char report_dir[700];
+    snprintf(report_dir, sizeof report_dir, "%s/sw/report", dir);
+    struct stat sb;
+    cr_assert_eq(report("--python /nonexistent/python3"), 2);
+    char *o = slurp(".out");
+    EXPECT_IN(o, "elag report: --python /nonexistent/python3: not an executable file");
+    free(o);
+    cr_assert_neq(stat(report_dir, &sb), 0, "the report was written");
+
+    cr_assert_eq(report("--plot-script /nonexistent/plot.py"), 2);
+    o = slurp(".out");
+    EXPECT_IN(o, "elag report: --plot-script /nonexistent/plot.py: not a readable file");
+    free(o);
+
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && ELAG_PYTHON=/nonexistent/python3 '%s' report sw", dir,
+             ELAG_CLI_PATH);
+    cr_assert_eq(elag_test_run(cmd, out_file), 2);
+    o = slurp(".out");
+    EXPECT_IN(o, "elag report: ELAG_PYTHON /nonexistent/python3: not an executable file");
+    free(o);
+    cr_assert_neq(stat(report_dir, &sb), 0, "the report was written");
+
+    snprintf(cmd, sizeof cmd, "cd '%s' && ELAG_PYTHON=no-such-python '%s' report sw", dir,
+             ELAG_CLI_PATH);
+    cr_assert_eq(elag_test_run(cmd, out_file), 2);
+    o = slurp(".out");
+    EXPECT_IN(o, "elag report: ELAG_PYTHON no-such-python: not an executable file");
+    free(o);
+
+    /* tables only: the interpreter is not needed */
+    snprintf(cmd, sizeof cmd, "cd '%s' && ELAG_PYTHON=/nonexistent/python3 '%s' report sw "
+             "--no-plots", dir, ELAG_CLI_PATH);
+    cr_assert_eq(elag_test_run(cmd, out_file), 0);
 }
 
 Test(sweep_report, not_a_sweep_folder)

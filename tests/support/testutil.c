@@ -72,3 +72,16 @@ void elag_test_rmtree(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     elag_test_run(cmd, NULL);
 }
+
+const char *elag_test_python(void)
+{
+    const char *py = getenv("ELAG_PYTHON");
+    return py && *py ? py : "/usr/bin/python3";
+}
+
+int elag_test_python_has(const char *modules)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import %s'", elag_test_python(), modules);
+    return elag_test_run(cmd, NULL) == 0;
+}

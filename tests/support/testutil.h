@@ -8,6 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* bit-for-bit: pure data movement (copies, gathers, transposes, im2col, max pooling), ops
+ * that promise identical results on every backend (init_uniform, dropout, mask_select,
+ * count_nonzero) and single roundings (ReLU, MUL, SCALE), and cpu-ref against itself */
+#define ELAG_TOL_EXACT_ABS 0.0
+#define ELAG_TOL_EXACT_REL 0.0
 /* fast CPU path vs naive reference: same maths, different summation order */
 #define ELAG_TOL_FAST_ABS 1e-5
 #define ELAG_TOL_FAST_REL 1e-4
@@ -19,6 +24,10 @@
 #define ELAG_TOL_FD_ABS 2e-3
 #define ELAG_TOL_FD_REL 2e-2
 #define ELAG_FD_EPS 1e-2f
+/* the adjoint identity <im2col(x), c> == <x, col2im(c)>, both sides summed in double from
+ * float results: col2im's float sums of the overlapping windows' entries (a few ulp each)
+ * bound the difference, relative to the sum of |products| */
+#define ELAG_TOL_ADJOINT_REL 1e-6
 
 /* Returns the number of i with |a[i]-b[i]| > abs_tol + rel_tol*|b[i]|, printing the first
  * few mismatches (with `what`) to stderr. b is the reference. */
@@ -41,5 +50,16 @@ void elag_test_rmtree(const char *dir);
 /* Runs a shell command, returns its exit status (0-255) or -1; output goes to
  * `out_path` when not NULL (stdout and stderr together). */
 int elag_test_run(const char *cmd, const char *out_path);
+
+/* The Python interpreter that `elag report` (scripts/plot.py) and the Python-reading tests
+ * use: $ELAG_PYTHON when set and not empty, else /usr/bin/python3 (Debian's python3-*
+ * packages belong to it; a python3 earlier on PATH usually lacks them). Setting
+ * ELAG_PYTHON to an interpreter without matplotlib shows how the suite runs without it. */
+const char *elag_test_python(void);
+
+/* 1 when elag_test_python() runs and imports every module in `modules` (a Python import
+ * list, e.g. "matplotlib, numpy"), else 0. A test that needs them calls
+ * cr_skip_test("... needs python3-matplotlib ...") when this is 0. */
+int elag_test_python_has(const char *modules);
 
 #endif /* ELAG_TESTS_TESTUTIL_H */
