@@ -11,6 +11,8 @@
 #ifndef ELAG_KERNELS_ELAG_KERNELS_H
 #define ELAG_KERNELS_ELAG_KERNELS_H
 
+#include "backend/backend.h" /* elag_ew_op, elag_pool_mode, elag_window */
+
 #include <cuda_runtime_api.h>
 
 #include <stddef.h>
@@ -23,24 +25,27 @@ extern "C" {
 /* ---- elementwise.cu ---- */
 /* x(n) = v */
 cudaError_t elag_cuda_fill(float *x, size_t n, float v, cudaStream_t stream);
-/* y(n) = x > 0 ? x : 0; y may equal x. */
-cudaError_t elag_cuda_relu_forward(float *y, const float *x, size_t n, cudaStream_t stream);
-/* dx(n) = y > 0 ? dy : 0 (= dy * (y > 0) for finite dy); dx may equal dy. */
-cudaError_t elag_cuda_relu_backward(float *dx, const float *dy, const float *y, size_t n,
-                                    cudaStream_t stream);
-/* x(n) *= mask(n), as a select: x[i] = +0 where mask[i] == 0. */
-cudaError_t elag_cuda_mask_apply(float *x, const float *mask, size_t n, cudaStream_t stream);
+/* y(n) = op(a(n), b(n), alpha) as elag_ew_op says (RELU and SCALE read a; RELU_BACKWARD and
+ * MUL read a and b; AXPY reads y and a); y may alias a or b. An op outside elag_ew_op
+ * launches nothing and returns cudaErrorInvalidValue. */
+cudaError_t elag_cuda_elementwise(elag_ew_op op, size_t n, float *y, const float *a,
+                                  const float *b, float alpha, cudaStream_t stream);
 /* score(n) = |w| where mask != 0 or mask is NULL, -1 where mask == 0. */
 cudaError_t elag_cuda_score_magnitude(float *score, const float *w, const float *mask, size_t n,
                                       cudaStream_t stream);
 
-/* ---- bias.cu ---- */
-/* y(rows, cols) += bias(cols) broadcast over rows. */
-cudaError_t elag_cuda_bias_add(float *y, const float *bias, int rows, int cols,
-                               cudaStream_t stream);
-/* db(cols) = sum over rows of dy(rows, cols) (overwrites db; rows == 0 gives zeros). */
-cudaError_t elag_cuda_bias_grad(float *db, const float *dy, int rows, int cols,
-                                cudaStream_t stream);
+/* ---- row_sum.cu ---- */
+/* out(rows) = sums of the rows of x(rows, cols), in double, one block per row (a fixed
+ * reduction tree: the same bits every run); cols == 0 gives zeros. */
+cudaError_t elag_cuda_row_sum(float *out, const float *x, int rows, int cols,
+                              cudaStream_t stream);
+
+/* ---- transpose.cu ---- */
+/* dst[((t*cols + j)*rows + i)*inner + e] = src[((t*rows + i)*cols + j)*inner + e] for
+ * t < batch, i < rows, j < cols, e < inner; dst and src (batch*rows*cols*inner each) do
+ * not overlap. */
+cudaError_t elag_cuda_transpose(float *dst, const float *src, int batch, int rows, int cols,
+                                int inner, cudaStream_t stream);
 
 /* ---- bias_relu_rows.cu ---- */
 /* Feature-major epilogue, in place: y(rows, n)[r][j] += bias[r] when bias (rows) is not
@@ -112,6 +117,55 @@ cudaError_t elag_cuda_mask_select_scratch(size_t n, size_t *bytes_host);
  * 256-byte aligned. k <= n. */
 cudaError_t elag_cuda_mask_select(float *mask, const float *score, size_t n, size_t k,
                                   void *scratch, size_t scratch_bytes, cudaStream_t stream);
+
+/* ---- im2col.cu ---- (g: host, a resolved window; x and dx are (C, N, H, W)) */
+/* col(C*kh*kw, nb*oh*ow) = the windows of samples [n0, n0 + nb) of x, 0 in the padding
+ * (backend.h's im2col); col is overwritten. */
+cudaError_t elag_cuda_im2col(float *col, const float *x, int C, int N, int n0, int nb,
+                             const elag_window *g, cudaStream_t stream);
+/* dx samples [n0, n0 + nb) += col(C*kh*kw, nb*oh*ow) put back where im2col read it, without
+ * atomics (each dx entry gathers its col entries: deterministic). */
+cudaError_t elag_cuda_col2im(float *dx, const float *col, int C, int N, int n0, int nb,
+                             const elag_window *g, cudaStream_t stream);
+
+/* ---- pool.cu ---- (g: host, a resolved window) */
+/* y(planes, oh, ow) = max or average pooling of x(planes, H, W); for max, argmax (planes, oh,
+ * ow) = h*W + w of the first maximum, -1 for a window entirely in the padding (y = 0
+ * there); H*W must fit int32. For avg argmax is not written (may be NULL). */
+cudaError_t elag_cuda_pool_forward(elag_pool_mode mode, float *y, int32_t *argmax,
+                                   const float *x, int planes, const elag_window *g,
+                                   cudaStream_t stream);
+/* dx(planes, H, W) = the gradient of pool_forward for dy(planes, oh, ow), overwritten,
+ * without atomics; argmax (planes, oh, ow) from the max forward pass, NULL for avg. */
+cudaError_t elag_cuda_pool_backward(elag_pool_mode mode, float *dx, const float *dy,
+                                    const int32_t *argmax, int planes, const elag_window *g,
+                                    cudaStream_t stream);
+
+/* ---- batchnorm.cu ---- */
+/* Batch norm of x(C, L) by channel row (backend.h's batchnorm_forward), in double like the
+ * reference; y (C, L) may alias x; gamma, beta, run_mean, run_var, save_mean, save_invstd
+ * are (C). Training writes save_mean and save_invstd and updates the running buffers (each
+ * skipped when NULL); eval reads run_mean and run_var. L == 0 does nothing. One block per
+ * channel in training: the statistics are deterministic. */
+cudaError_t elag_cuda_batchnorm_forward(int training, float *y, const float *x, int C, int L,
+                                        const float *gamma, const float *beta, float *run_mean,
+                                        float *run_var, float momentum, float eps,
+                                        float *save_mean, float *save_invstd,
+                                        cudaStream_t stream);
+/* dbeta(C), dgamma(C) (overwritten) and dx(C, L) (may alias dy) of training-mode batch norm,
+ * from the save_mean and save_invstd (C) of the forward pass; one block per channel. */
+cudaError_t elag_cuda_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                         const float *x, int C, int L, const float *gamma,
+                                         const float *save_mean, const float *save_invstd,
+                                         cudaStream_t stream);
+
+/* ---- dropout.cu ---- */
+/* keep(n) = u >= p ? 1 / (1 - p) : 0 with u = elag_philox_uniform(seed, stream_id,
+ * offset + i), bit-identical to the CPU backends; y(n) = keep == 0 ? +0 : x * keep (y may
+ * alias x). p in [0, 1). */
+cudaError_t elag_cuda_dropout_forward(float *y, float *keep, const float *x, size_t n, float p,
+                                      uint64_t seed, uint64_t stream_id, uint64_t offset,
+                                      cudaStream_t stream);
 
 #ifdef __cplusplus
 }

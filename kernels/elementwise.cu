@@ -1,8 +1,10 @@
 /*
- * Elementwise kernels of the CUDA backend: fill, ReLU forward and backward, mask
- * application and magnitude scores. Each is a grid-stride loop written as the reference
- * (host/cpu/cpu_ref.c) writes it, selects rather than products, so NaN, infinities and
- * -0 give the same bits as on the CPU.
+ * Elementwise kernels of the CUDA backend: fill, the table's elementwise ops (ReLU and its
+ * gradient, masked product, axpy, scale) and magnitude scores. Each is a grid-stride loop
+ * written as the reference (host/cpu/cpu_ref.c) writes it: selects rather than products
+ * where the contract says so, so NaN, infinities and -0 give the same bits as on the CPU,
+ * and round-to-nearest intrinsics where nvcc would otherwise fuse a product and a sum
+ * into one FMA (the host C code is compiled with -ffp-contract=off).
  */
 #include "elag_kernels.h"
 #include "launch.cuh"
@@ -12,24 +14,30 @@ static __global__ void fill_kernel(float *x, size_t n, float v)
     ELAG_GRID_LOOP(i, n) x[i] = v;
 }
 
-static __global__ void relu_forward_kernel(float *y, const float *x, size_t n)
+/* One instantiation per op, so the loop body has no per-element switch. Each element is
+ * read before it is written by the same thread, so y may alias a or b. */
+template <elag_ew_op OP>
+static __global__ void elementwise_kernel(float *y, const float *a, const float *b, float alpha,
+                                          size_t n)
 {
     ELAG_GRID_LOOP(i, n)
     {
-        float xi = x[i];
-        y[i] = xi > 0.0f ? xi : 0.0f;
+        float ai = a[i];
+        float r;
+        if (OP == ELAG_EW_RELU) {
+            r = ai > 0.0f ? ai : 0.0f; /* NaN and -0 give +0 */
+        } else if (OP == ELAG_EW_RELU_BACKWARD) {
+            r = b[i] > 0.0f ? ai : 0.0f;
+        } else if (OP == ELAG_EW_MUL) {
+            float bi = b[i]; /* a pruned or dropped entry is +0 even where a is not finite */
+            r = bi == 0.0f ? 0.0f : __fmul_rn(ai, bi);
+        } else if (OP == ELAG_EW_AXPY) {
+            r = __fadd_rn(y[i], __fmul_rn(alpha, ai)); /* two roundings, as in C */
+        } else {
+            r = __fmul_rn(alpha, ai); /* ELAG_EW_SCALE */
+        }
+        y[i] = r;
     }
-}
-
-static __global__ void relu_backward_kernel(float *dx, const float *dy, const float *y, size_t n)
-{
-    ELAG_GRID_LOOP(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-static __global__ void mask_apply_kernel(float *x, const float *mask, size_t n)
-{
-    /* mask is 0 or 1: a pruned entry becomes +0 even when x was negative or not finite */
-    ELAG_GRID_LOOP(i, n) if (mask[i] == 0.0f) x[i] = 0.0f;
 }
 
 static __global__ void score_magnitude_kernel(float *score, const float *w, const float *mask,
@@ -45,27 +53,30 @@ extern "C" cudaError_t elag_cuda_fill(float *x, size_t n, float v, cudaStream_t 
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t elag_cuda_relu_forward(float *y, const float *x, size_t n,
-                                              cudaStream_t stream)
+extern "C" cudaError_t elag_cuda_elementwise(elag_ew_op op, size_t n, float *y, const float *a,
+                                             const float *b, float alpha, cudaStream_t stream)
 {
     if (n == 0) return cudaSuccess;
-    relu_forward_kernel<<<elag_grid_for(n), ELAG_BLOCK, 0, stream>>>(y, x, n);
-    return cudaGetLastError();
-}
-
-extern "C" cudaError_t elag_cuda_relu_backward(float *dx, const float *dy, const float *y,
-                                               size_t n, cudaStream_t stream)
-{
-    if (n == 0) return cudaSuccess;
-    relu_backward_kernel<<<elag_grid_for(n), ELAG_BLOCK, 0, stream>>>(dx, dy, y, n);
-    return cudaGetLastError();
-}
-
-extern "C" cudaError_t elag_cuda_mask_apply(float *x, const float *mask, size_t n,
-                                            cudaStream_t stream)
-{
-    if (n == 0) return cudaSuccess;
-    mask_apply_kernel<<<elag_grid_for(n), ELAG_BLOCK, 0, stream>>>(x, mask, n);
+    unsigned grid = elag_grid_for(n);
+    switch (op) {
+    case ELAG_EW_RELU:
+        elementwise_kernel<ELAG_EW_RELU><<<grid, ELAG_BLOCK, 0, stream>>>(y, a, b, alpha, n);
+        break;
+    case ELAG_EW_RELU_BACKWARD:
+        elementwise_kernel<ELAG_EW_RELU_BACKWARD>
+            <<<grid, ELAG_BLOCK, 0, stream>>>(y, a, b, alpha, n);
+        break;
+    case ELAG_EW_MUL:
+        elementwise_kernel<ELAG_EW_MUL><<<grid, ELAG_BLOCK, 0, stream>>>(y, a, b, alpha, n);
+        break;
+    case ELAG_EW_AXPY:
+        elementwise_kernel<ELAG_EW_AXPY><<<grid, ELAG_BLOCK, 0, stream>>>(y, a, b, alpha, n);
+        break;
+    case ELAG_EW_SCALE:
+        elementwise_kernel<ELAG_EW_SCALE><<<grid, ELAG_BLOCK, 0, stream>>>(y, a, b, alpha, n);
+        break;
+    default: return cudaErrorInvalidValue; /* the host wrapper refuses it first, with a message */
+    }
     return cudaGetLastError();
 }
 

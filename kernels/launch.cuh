@@ -21,6 +21,14 @@ static inline unsigned elag_grid_for(size_t n)
     return blocks > ELAG_GRID_MAX ? ELAG_GRID_MAX : (unsigned)(blocks ? blocks : 1);
 }
 
+/* Blocks for a kernel whose blocks each own whole rows (one row per block, looping over
+ * rows when there are more than ELAG_GRID_MAX): the result then does not depend on the
+ * grid, only on the block size. */
+static inline unsigned elag_grid_rows(size_t rows)
+{
+    return rows > ELAG_GRID_MAX ? ELAG_GRID_MAX : (unsigned)(rows ? rows : 1);
+}
+
 /* First index and stride of a grid-stride loop, in size_t so n may exceed 2^32. */
 #define ELAG_GRID_LOOP(i, n)                                                                       \
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                       \

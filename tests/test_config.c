@@ -128,9 +128,79 @@ Test(config, preset_expansion)
         cr_expect_eq(L->bias, want[i].bias, "layer %d bias", i);
         cr_expect_eq(L->prunable, want[i].prunable, "layer %d prunable", i);
     }
-    const char *msg = parse_fail("model:\n  preset: lenet-5\n", NULL, 0, ELAG_ERR_INPUT);
-    cr_assert(strstr(msg, "test.yaml:2:11: 'model.preset' value 'lenet-5' is not supported yet"),
+    const char *msg = parse_fail("model:\n  preset: resnet-9000\n", NULL, 0, ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "test.yaml:2:11: 'model.preset' must be one of lenet-300-100, lenet-5, "
+                          "vgg-small, got 'resnet-9000'"),
               "%s", msg);
+}
+
+/* The CNN presets expand into layers whose resolved YAML parses back to the same config. */
+static void preset_round_trip(const char *preset, int n_layers, const char *first_type)
+{
+    char yaml[128];
+    snprintf(yaml, sizeof yaml, "model:\n  preset: %s\n", preset);
+    elag_config cfg, again;
+    cr_assert_eq(parse(yaml, NULL, 0, &cfg), ELAG_OK, "%s", elag_last_error());
+    cr_assert_eq(cfg.model.n_layers, n_layers, "%s", preset);
+    cr_assert_str_eq(elag_layer_kind_name(cfg.model.layers[0].type), first_type);
+    char *text = NULL;
+    cr_assert_eq(elag_config_to_yaml(&cfg, &text), ELAG_OK);
+    cr_assert(strstr(text, "kernel: [3, 3]") || strstr(text, "kernel: [5, 5]"), "%s", text);
+    cr_assert_eq(parse(text, NULL, 0, &again), ELAG_OK, "%s", elag_last_error());
+    cr_assert_eq(memcmp(cfg.model.layers, again.model.layers, sizeof cfg.model.layers), 0,
+                 "%s layers differ after a round trip", preset);
+    free(text);
+}
+
+Test(config, cnn_presets_round_trip)
+{
+    preset_round_trip("lenet-5", 12, "conv2d");
+    preset_round_trip("vgg-small", 19, "conv2d");
+}
+
+/* Layer keys: what each kind takes, int-or-pair values, required keys, dependent defaults. */
+Test(config, cnn_layer_keys)
+{
+    elag_config cfg;
+    cr_assert_eq(parse("model:\n  layers:\n"
+                       "    - {type: conv2d, out_channels: 8, kernel: [3, 5], padding: 1}\n"
+                       "    - {type: maxpool, kernel: 2}\n"
+                       "    - {type: batchnorm, momentum: 0.2}\n"
+                       "    - {type: dropout, p: 0.1}\n"
+                       "    - {type: flatten}\n    - {type: linear, out_features: 10}\n",
+                       NULL, 0, &cfg),
+                 ELAG_OK, "%s", elag_last_error());
+    const elag_layer_config *c = &cfg.model.layers[0], *pool = &cfg.model.layers[1];
+    cr_assert_str_eq(c->name, "conv1");
+    cr_assert(c->kernel[0] == 3 && c->kernel[1] == 5 && c->padding[0] == 1 && c->padding[1] == 1);
+    cr_assert(c->stride[0] == 1 && c->stride[1] == 1 && c->bias == 1 && c->prunable == 1);
+    cr_assert(pool->stride[0] == 2 && pool->stride[1] == 2, "pool stride defaults to kernel");
+    cr_assert_str_eq(pool->name, "pool1");
+    cr_assert(cfg.model.layers[2].momentum == 0.2 && cfg.model.layers[2].eps == 1e-5);
+    cr_assert_str_eq(cfg.model.layers[2].name, "bn1");
+    cr_assert(cfg.model.layers[3].p == 0.1);
+
+    const char *msg = parse_fail("model:\n  layers:\n    - {type: conv2d, out_channels: 4}\n",
+                                 NULL, 0, ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "'model.layers[0].kernel' is required for a conv2d layer"), "%s", msg);
+    msg = parse_fail("model:\n  layers:\n    - {type: relu, kernel: 3}\n", NULL, 0,
+                     ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "test.yaml:3:20: 'model.layers[0].kernel' does not apply to a relu "
+                          "layer"),
+              "%s", msg);
+    msg = parse_fail("model:\n  layers:\n    - {type: maxpool, kernel: [2, 2, 2]}\n", NULL, 0,
+                     ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "'model.layers[0].kernel' expects an integer or a list of 2 integers"),
+              "%s", msg);
+    msg = parse_fail("model:\n  layers:\n    - {type: dropout, p: 1.0}\n", NULL, 0,
+                     ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "'model.layers[0].p' must be in [0, 1)"), "%s", msg);
+    msg = parse_fail("model:\n  layers:\n    - {type: conv3d}\n", NULL, 0, ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "'model.layers[0].type' must be one of linear, relu, flatten, conv2d"),
+              "%s", msg);
+    msg = parse_fail("model:\n  layers:\n    - {type: conv2d, out_channels: 4, kernal: 3}\n",
+                     NULL, 0, ELAG_ERR_INPUT);
+    cr_assert(strstr(msg, "did you mean 'model.layers[0].kernel'?"), "%s", msg);
 }
 
 Test(config, explicit_layers_and_generated_names)

@@ -27,7 +27,7 @@
 #define OK(expr) cr_assert_eq((expr), ELAG_OK, "%s: %s", #expr, elag_last_error())
 
 static char *dir;
-static char ckpt[600], out_file[700];
+static char ckpt[800], out_file[700];
 static elag_config cfg;
 
 /* Trains fc1(24) relu1 fc2(4) on synthetic data, GMP to 80%, into a fresh folder. */
@@ -57,17 +57,15 @@ static void export_as(const char *spec_text, const char *path)
     OK(elag_export_from_checkpoint(ckpt, &e));
     if (spec.is_auto) {
         elag_backend *be;
-        elag_export_timing tm[ELAG_MAX_LAYERS];
+        elag_export_timing tm[ELAG_MAX_PARAMS];
         OK(elag_backend_open("cpu", 2, &be, NULL, 0));
         OK(elag_export_choose_auto(&e, be, 64, tm));
-        for (int i = 0; i < e.n_layers; i++)
-            if (e.layers[i].type == ELAG_LAYER_LINEAR)
-                cr_expect(tm[i].dense_ms >= 0 && tm[i].csr_ms >= 0, "layer %d timed", i);
+        for (int i = 0; i < e.n_tensors; i++)
+            if (e.t[i].is_weight)
+                cr_expect(tm[i].dense_ms >= 0 && tm[i].csr_ms >= 0, "tensor %d timed", i);
         elag_backend_free(be);
     } else {
-        for (int i = 0; i < e.n_layers; i++)
-            if (e.layers[i].type == ELAG_LAYER_LINEAR)
-                OK(elag_export_convert(&e, i, spec.format, spec.block));
+        OK(elag_export_convert_all(&e, spec.format, spec.block));
     }
     OK(elag_export_save(&e, path));
     elag_export_free(&e);
@@ -79,7 +77,7 @@ static double eval_accuracy(elag_backend *be, const elag_dataset *test)
     elag_checkpoint ck;
     OK(elag_checkpoint_open(ckpt, &ck));
     elag_model m;
-    OK(elag_model_init(&m, &ck.cfg, ck.input_dim, ck.classes, 100, be));
+    OK(elag_model_init(&m, &ck.cfg, ck.input, ck.classes, 100, 0, be));
     OK(elag_checkpoint_restore(&ck, &m, 0));
     double loss, acc;
     OK(elag_evaluate(&m, test, &loss, &acc));
@@ -108,10 +106,11 @@ Test(export, csr_holds_exactly_the_masked_weights)
     OK(elag_export_load(path, &e));
     int64_t data_bytes = 0;
     const char *names[] = {"fc1", "fc2"};
-    const int li[] = {0, 2};
+    const int ti[] = {0, 2}; /* registry: fc1.weight fc1.bias fc2.weight fc2.bias */
     for (int k = 0; k < 2; k++) {
-        const elag_export_layer *l = &e.layers[li[k]];
-        cr_assert_str_eq(l->name, names[k]);
+        const elag_export_tensor *l = &e.t[ti[k]];
+        cr_assert(l->is_weight);
+        cr_assert_eq(strncmp(l->name, names[k], 3), 0, "%s", l->name);
         cr_assert_eq(l->w.format, ELAG_SPARSE_FORMAT_CSR);
         char name[64];
         snprintf(name, sizeof name, "%s.weight", names[k]);
@@ -119,7 +118,7 @@ Test(export, csr_holds_exactly_the_masked_weights)
         snprintf(name, sizeof name, "%s.mask", names[k]);
         const elag_st_tensor *m = elag_st_find(ck, name);
         cr_assert(w && m);
-        size_t n = (size_t)l->out * l->in;
+        size_t n = (size_t)l->w.rows * l->w.cols;
         float *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
         const float *wd = w->data;
         const uint8_t *md = m->data;
@@ -132,7 +131,7 @@ Test(export, csr_holds_exactly_the_masked_weights)
         cr_expect_eq(memcmp(got, want, n * sizeof *got), 0, "%s: CSR != masked weights", l->name);
         cr_expect_eq(l->w.nnz, nz);
         cr_expect_lt(nz, (int64_t)n / 2, "%s is pruned", l->name);
-        data_bytes += 8 * nz + 4 * ((int64_t)l->out + 1) + 4 * l->out; /* + bias */
+        data_bytes += 8 * nz + 4 * ((int64_t)l->w.rows + 1) + 4 * l->w.rows; /* + bias */
         free(want), free(got);
     }
     /* size: the 8-byte length, the JSON header, then exactly the arrays */
@@ -338,4 +337,95 @@ Test(export, corrupt_exports_exit_2)
         cr_expect_eq(elag(args), 2, "bench model %s", cases[k].file);
     }
     expect_output("fc1.weight"); /* the index case names the tensor */
+}
+
+/* ---- a CNN: batch norm folded into its convolution, conv weights as CSR ---- */
+
+Test(export, cnn_csr_export_folds_batchnorm_and_infers_like_eval)
+{
+    static const char yaml[] =
+        "name: cnn\ndevice: cpu\nseed: 3\n"
+        "data: {train_limit: 1024, test_limit: 300}\n"
+        "model:\n  layers:\n"
+        "    - {type: conv2d, out_channels: 6, kernel: 3, padding: 1, bias: false}\n"
+        "    - {type: batchnorm}\n    - {type: relu}\n    - {type: maxpool, kernel: 2}\n"
+        "    - {type: conv2d, out_channels: 8, kernel: 3, stride: 2}\n    - {type: relu}\n"
+        "    - {type: global_avgpool}\n    - {type: flatten}\n    - {type: dropout, p: 0.2}\n"
+        "    - {type: linear, out_features: 10}\n"
+        "train: {epochs: 1, batch_size: 64, threads: 1}\n"
+        "prune: {method: gmp, target: 0.7, start: 0.0, end: 0.5, frequency: 4}\n";
+    elag_config c;
+    OK(elag_config_parse(yaml, strlen(yaml), "cnn.yaml", NULL, 0, &c));
+    char run[700], path[760], dense_path[760];
+    snprintf(run, sizeof run, "%s/cnn", dir);
+    cr_assert_eq(mkdir(run, 0755), 0);
+    elag_train_summary s;
+    elag_test_train(&c, run, NULL, 0, &s);
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run);
+    snprintf(path, sizeof path, "%s/cnn.csr.st", dir);
+    snprintf(dense_path, sizeof dense_path, "%s/cnn.dense.st", dir);
+    export_as("csr", path);
+    export_as("dense", dense_path);
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir); /* back to the suite's model */
+
+    elag_export e;
+    OK(elag_export_load(path, &e));
+    /* conv1 + bn1 + relu1 -> conv1 (with a bias) + relu1; dropout left out */
+    cr_assert_eq(e.cfg.model.n_layers, 8);
+    for (int i = 0; i < e.cfg.model.n_layers; i++) {
+        cr_expect_neq(e.cfg.model.layers[i].type, ELAG_LAYER_BATCHNORM);
+        cr_expect_neq(e.cfg.model.layers[i].type, ELAG_LAYER_DROPOUT);
+    }
+    cr_expect_eq(e.cfg.model.layers[0].bias, 1, "the folded norm's shift is conv1's bias");
+    cr_assert(e.t[0].is_weight && e.t[0].ndim == 4 && e.t[0].w.rows == 6 && e.t[0].w.cols == 9);
+    cr_expect_eq(e.t[0].columns_per_sample, 28 * 28);
+    double sp;
+    elag_export_sparsity(&e, NULL, NULL, &sp);
+    cr_expect_float_eq(sp, 0.7, 0.01, "sparsity %.4f", sp);
+
+    /* infer (sparse) = eval of the checkpoint (batch norm unfolded) in accuracy, and the
+     * logits match the dense export's */
+    elag_backend *be;
+    OK(elag_backend_open("cpu", 2, &be, NULL, 0));
+    elag_run_data data;
+    OK(elag_run_data_load(&c, &data));
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run);
+    double want = eval_accuracy(be, &data.test);
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
+    size_t count = (size_t)data.test.n * 10;
+    float *sparse_logits = malloc(count * sizeof(float)), *dense_logits = malloc(count * 4);
+    elag_sparse_net net;
+    elag_infer_stats st;
+    OK(elag_sparse_net_init(&net, &e, be, 37, 0));
+    OK(elag_sparse_net_evaluate(&net, &data.test, 37, &st, sparse_logits));
+    elag_sparse_net_free(&net);
+    cr_expect_float_eq(st.accuracy, want, 1.5 / (double)data.test.n,
+                       "infer %.6f, eval %.6f (one example may flip: folding reassociates)",
+                       st.accuracy, want);
+    elag_export d;
+    OK(elag_export_load(dense_path, &d));
+    OK(elag_sparse_net_init(&net, &d, be, 37, 0));
+    OK(elag_sparse_net_evaluate(&net, &data.test, 37, &st, dense_logits));
+    elag_sparse_net_free(&net);
+    double err = elag_logits_max_rel_err(sparse_logits, dense_logits, count);
+    cr_expect_leq(err, ELAG_INFER_VERIFY_TOL, "max rel err %g", err);
+    /* the file shrinks by what the weights shrink (this model is small: the header is not) */
+    int64_t csr_bytes = 0, dense_bytes = 0;
+    for (int i = 0; i < e.n_tensors; i++)
+        if (e.t[i].is_weight) {
+            csr_bytes += elag_sparse_bytes(&e.t[i].w);
+            dense_bytes += elag_sparse_bytes(&d.t[i].w);
+        }
+    cr_expect_lt(csr_bytes, dense_bytes * 3 / 4, "CSR weights %lld bytes, dense %lld",
+                 (long long)csr_bytes, (long long)dense_bytes);
+    struct stat a, b;
+    cr_assert(stat(path, &a) == 0 && stat(dense_path, &b) == 0);
+    cr_expect_lt(a.st_size, b.st_size, "CSR %lld bytes, dense %lld", (long long)a.st_size,
+                 (long long)b.st_size);
+    free(sparse_logits);
+    free(dense_logits);
+    elag_export_free(&d);
+    elag_export_free(&e);
+    elag_run_data_free(&data);
+    elag_backend_free(be);
 }

@@ -20,26 +20,21 @@
 #define PY "/usr/bin/python3"
 #define SAMPLES 8
 
-Test(export_numpy, python_reproduces_logits)
+/* Trains cfg for its epochs, exports it as CSR, and has the numpy reader reproduce the
+ * logits of the first test inputs. */
+static void python_reproduces(elag_config *cfg, const char *tag)
 {
     if (elag_test_run(PY " -c 'import numpy'", NULL) != 0)
         cr_skip_test("no numpy for " PY " (install python3-numpy)");
-    char *dir = elag_test_tmpdir("numpy");
+    char *dir = elag_test_tmpdir(tag);
     cr_assert_not_null(dir);
-    elag_config cfg;
-    elag_test_small_config(&cfg, 20);
-    cfg.prune.method = ELAG_PRUNE_METHOD_GMP;
-    cfg.prune.target = 0.7;
-    cfg.prune.start = (elag_when){0.0, 1};
-    cfg.prune.end = (elag_when){0.5, 1};
-    cfg.prune.frequency = 4;
     elag_backend *be;
     OK(elag_backend_open("cpu", 1, &be, NULL, 0));
     elag_run_data data;
-    OK(elag_run_data_load(&cfg, &data));
+    OK(elag_run_data_load(cfg, &data));
     elag_train_options opts = {.out_dir = dir};
     elag_train_summary s;
-    OK(elag_train_run(&cfg, be, &data, &opts, &s));
+    OK(elag_train_run(cfg, be, &data, &opts, &s));
 
     char ckpt[600], exp_path[600], want_path[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
@@ -47,9 +42,7 @@ Test(export_numpy, python_reproduces_logits)
     snprintf(want_path, sizeof want_path, "%s/expected.safetensors", dir);
     elag_export e;
     OK(elag_export_from_checkpoint(ckpt, &e));
-    for (int i = 0; i < e.n_layers; i++)
-        if (e.layers[i].type == ELAG_LAYER_LINEAR)
-            OK(elag_export_convert(&e, i, ELAG_SPARSE_FORMAT_CSR, 0));
+    OK(elag_export_convert_all(&e, ELAG_SPARSE_FORMAT_CSR, 0));
     OK(elag_export_save(&e, exp_path));
     elag_export_free(&e);
 
@@ -57,7 +50,7 @@ Test(export_numpy, python_reproduces_logits)
     OK(elag_export_load(exp_path, &e));
     elag_sparse_net net;
     OK(elag_sparse_net_init(&net, &e, be, SAMPLES, 0));
-    float logits[SAMPLES * 4];
+    float *logits = malloc((size_t)SAMPLES * e.classes * sizeof *logits);
     OK(elag_sparse_net_forward(&net, data.test.x, SAMPLES, logits));
     elag_sparse_net_free(&net);
     elag_st_writer *w;
@@ -68,6 +61,7 @@ Test(export_numpy, python_reproduces_logits)
     OK(elag_st_writer_save(w, want_path));
     elag_st_writer_free(w);
     elag_export_free(&e);
+    free(logits);
 
     char cmd[2048], out[700];
     snprintf(out, sizeof out, "%s/python.out", dir);
@@ -85,5 +79,41 @@ Test(export_numpy, python_reproduces_logits)
     }
     elag_run_data_free(&data);
     elag_backend_free(be);
+    elag_test_rmtree(dir);
     free(dir);
+}
+
+Test(export_numpy, python_reproduces_mlp_logits)
+{
+    elag_config cfg;
+    elag_test_small_config(&cfg, 20);
+    cfg.prune.method = ELAG_PRUNE_METHOD_GMP;
+    cfg.prune.target = 0.7;
+    cfg.prune.start = (elag_when){0.0, 1};
+    cfg.prune.end = (elag_when){0.5, 1};
+    cfg.prune.frequency = 4;
+    python_reproduces(&cfg, "numpy-mlp");
+}
+
+/* Conv (strided, padded), batch norm (folded) and one that is not foldable (after a pool),
+ * max, average and global pooling, dropout, flatten: the reader follows PyTorch's NCHW
+ * conventions, so this also checks elag's layout and flatten order against them. */
+Test(export_numpy, python_reproduces_cnn_logits)
+{
+    static const char yaml[] =
+        "name: cnn\ndevice: cpu\nseed: 5\n"
+        "data: {train_limit: 512, test_limit: 64}\n"
+        "model:\n  layers:\n"
+        "    - {type: conv2d, out_channels: 4, kernel: [3, 5], padding: [1, 2], bias: false}\n"
+        "    - {type: batchnorm}\n    - {type: relu}\n"
+        "    - {type: maxpool, kernel: 3, stride: 2, padding: 1}\n"
+        "    - {type: batchnorm}\n"
+        "    - {type: conv2d, out_channels: 6, kernel: 3, stride: 2}\n    - {type: relu}\n"
+        "    - {type: avgpool, kernel: 2}\n    - {type: dropout, p: 0.1}\n"
+        "    - {type: flatten}\n    - {type: linear, out_features: 10}\n"
+        "train: {epochs: 1, batch_size: 64, threads: 1}\n"
+        "prune: {method: gmp, target: 0.6, start: 0.0, end: 0.5, frequency: 2}\n";
+    elag_config cfg;
+    OK(elag_config_parse(yaml, strlen(yaml), "cnn.yaml", NULL, 0, &cfg));
+    python_reproduces(&cfg, "numpy-cnn");
 }

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,8 +24,8 @@ static void setup(fixture *f, const char *device, elag_optimizer_kind opt)
     elag_test_small_config(&f->cfg, 37); /* fc1 37x16 = 592, fc2 4x37 = 148 */
     f->cfg.train.optimizer.type = opt;
     cr_assert_eq(elag_backend_open(device, 1, &f->be, NULL, 0), ELAG_OK, "%s", elag_last_error());
-    cr_assert_eq(elag_model_init(&f->m, &f->cfg, 16, 4, 8, f->be), ELAG_OK, "%s",
-                 elag_last_error());
+    cr_assert_eq(elag_model_init(&f->m, &f->cfg, (elag_fshape){16, 1, 1}, 4, 8, 1, f->be), ELAG_OK,
+                 "%s", elag_last_error());
     cr_assert_eq(elag_model_init_params(&f->m, 3), ELAG_OK);
 }
 
@@ -32,6 +33,16 @@ static void teardown(fixture *f)
 {
     elag_model_free(&f->m);
     elag_backend_free(f->be);
+}
+
+/* The registry entry of layer `name`'s weight. */
+static const elag_param *weight_of(const elag_model *m, const char *name)
+{
+    char full[96];
+    snprintf(full, sizeof full, "%s.weight", name);
+    const elag_param *p = elag_model_find_param(m, full);
+    cr_assert_not_null(p, "no tensor %s", full);
+    return p;
 }
 
 static size_t zeros_in(const float *x, size_t n)
@@ -47,14 +58,15 @@ Test(mask, layer_scope_exact_counts)
     fixture f;
     setup(&f, "cpu", ELAG_OPTIMIZER_SGD);
     for (size_t s = 0; s < sizeof levels / sizeof levels[0]; s++) {
-        cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_SCOPE_LAYER, levels[s]), ELAG_OK);
-        for (int p = 0; p < f.m.n_prunable; p++) {
-            const elag_layer *l = &f.m.layers[f.m.prunable_layers[p]];
-            size_t n = (size_t)l->out * l->in;
-            size_t want = (size_t)llround(levels[s] * (double)n);
-            cr_assert_eq(zeros_in(f.m.masks + l->mask_off, n), want, "%s at %.2f", l->name,
+        cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER,
+                                      levels[s]),
+                     ELAG_OK);
+        for (int q = 0; q < f.m.n_prunable; q++) {
+            const elag_param *p = &f.m.reg[f.m.prunable[q]];
+            size_t want = (size_t)llround(levels[s] * (double)p->count);
+            cr_assert_eq(zeros_in(f.m.masks + p->mask_off, p->count), want, "%s at %.2f", p->name,
                          levels[s]);
-            cr_assert_eq(zeros_in(f.m.params + l->w_off, n), want);
+            cr_assert_eq(zeros_in(f.m.params + p->offset, p->count), want);
         }
     }
     teardown(&f);
@@ -65,10 +77,11 @@ Test(mask, global_scope_exact_total_and_ranks_across_layers)
     fixture f;
     setup(&f, "cpu", ELAG_OPTIMIZER_SGD);
     /* make fc2 weights tiny: a global threshold must prune them first */
-    const elag_layer *fc2 = elag_model_find_layer(&f.m, "fc2");
-    for (size_t i = 0; i < (size_t)fc2->out * fc2->in; i++) f.m.params[fc2->w_off + i] *= 1e-3f;
+    const elag_param *fc2 = weight_of(&f.m, "fc2");
+    for (size_t i = 0; i < fc2->count; i++) f.m.params[fc2->offset + i] *= 1e-3f;
     double s = 148.0 / 740.0;
-    cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_SCOPE_GLOBAL, s), ELAG_OK);
+    cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_GLOBAL, s),
+                 ELAG_OK);
     cr_assert_eq(zeros_in(f.m.masks, f.m.n_masked), 148);
     cr_assert_eq(zeros_in(f.m.masks + fc2->mask_off, 148), 148, "all of fc2 pruned first");
     teardown(&f);
@@ -78,10 +91,12 @@ Test(mask, ties_break_by_lowest_index)
 {
     fixture f;
     setup(&f, "cpu", ELAG_OPTIMIZER_SGD);
-    const elag_layer *fc1 = elag_model_find_layer(&f.m, "fc1");
-    size_t n = (size_t)fc1->out * fc1->in;
-    for (size_t i = 0; i < n; i++) f.m.params[fc1->w_off + i] = (i % 2) ? -0.5f : 0.5f;
-    cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_SCOPE_LAYER, 0.25), ELAG_OK);
+    const elag_param *fc1 = weight_of(&f.m, "fc1");
+    size_t n = fc1->count;
+    for (size_t i = 0; i < n; i++) f.m.params[fc1->offset + i] = (i % 2) ? -0.5f : 0.5f;
+    cr_assert_eq(
+        elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.25),
+        ELAG_OK);
     size_t k = (size_t)llround(0.25 * (double)n);
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(f.m.masks[fc1->mask_off + i], i < k ? 0.0f : 1.0f, "entry %zu", i);
@@ -94,12 +109,18 @@ Test(mask, deterministic_and_monotone)
     setup(&a, "cpu", ELAG_OPTIMIZER_SGD);
     setup(&b, "cpu-ref", ELAG_OPTIMIZER_SGD);
     float *before = malloc(a.m.n_masked * sizeof(float));
-    cr_assert_eq(elag_mask_update(&a.m, ELAG_PRUNE_SCOPE_LAYER, 0.5), ELAG_OK);
-    cr_assert_eq(elag_mask_update(&b.m, ELAG_PRUNE_SCOPE_LAYER, 0.5), ELAG_OK);
+    cr_assert_eq(
+        elag_mask_update(&a.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.5),
+        ELAG_OK);
+    cr_assert_eq(
+        elag_mask_update(&b.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.5),
+        ELAG_OK);
     cr_assert_eq(memcmp(a.m.masks, b.m.masks, a.m.n_masked * sizeof(float)), 0,
                  "fast and reference backends choose the same entries");
     memcpy(before, a.m.masks, a.m.n_masked * sizeof(float));
-    cr_assert_eq(elag_mask_update(&a.m, ELAG_PRUNE_SCOPE_LAYER, 0.8), ELAG_OK);
+    cr_assert_eq(
+        elag_mask_update(&a.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.8),
+        ELAG_OK);
     for (size_t i = 0; i < a.m.n_masked; i++)
         if (before[i] == 0.0f) cr_assert_eq(a.m.masks[i], 0.0f, "entry %zu regrew", i);
     free(before);
@@ -112,33 +133,78 @@ static void pruned_stay_zero(elag_optimizer_kind opt)
     fixture f;
     setup(&f, "cpu", opt);
     f.cfg.train.optimizer.weight_decay = 0.01;
-    cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_SCOPE_LAYER, 0.7), ELAG_OK);
+    cr_assert_eq(
+        elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.7),
+        ELAG_OK);
     for (int step = 1; step <= 5; step++) {
         for (int r = 0; r < 8; r++) {
-            for (int c = 0; c < 16; c++) f.m.input[r * 16 + c] = sinf((float)(r * 16 + c + step));
+            for (int c = 0; c < 16; c++) f.m.rows[r * 16 + c] = sinf((float)(r * 16 + c + step));
             f.m.labels[r] = r % 4;
         }
-        cr_assert_eq(elag_model_step(&f.m, 8, 1), ELAG_OK);
+        elag_pass pass = {.n = 8, .training = 1, .step = step};
+        cr_assert_eq(elag_model_step(&f.m, &pass), ELAG_OK);
         cr_assert_eq(elag_optimizer_step(&f.m, &f.cfg, 0.1, step, 1), ELAG_OK);
     }
     size_t live_moved = 0;
-    for (int p = 0; p < f.m.n_prunable; p++) {
-        const elag_layer *l = &f.m.layers[f.m.prunable_layers[p]];
-        for (size_t i = 0; i < (size_t)l->out * l->in; i++) {
-            int pruned = f.m.masks[l->mask_off + i] == 0.0f;
+    for (int q = 0; q < f.m.n_prunable; q++) {
+        const elag_param *p = &f.m.reg[f.m.prunable[q]];
+        for (size_t i = 0; i < p->count; i++) {
+            int pruned = f.m.masks[p->mask_off + i] == 0.0f;
             for (int s = 0; s < f.m.opt_slots; s++) {
-                float st = f.m.opt_state[(size_t)s * f.m.n_params + l->w_off + i];
-                if (pruned) cr_assert_eq(st, 0.0f, "%s state %d at %zu", l->name, s, i);
+                float st = f.m.opt_state[(size_t)s * f.m.n_params + p->offset + i];
+                if (pruned) cr_assert_eq(st, 0.0f, "%s state %d at %zu", p->name, s, i);
             }
             if (pruned)
-                cr_assert_eq(f.m.params[l->w_off + i], 0.0f, "%s weight %zu", l->name, i);
+                cr_assert_eq(f.m.params[p->offset + i], 0.0f, "%s weight %zu", p->name, i);
             else
-                live_moved += f.m.opt_state[l->w_off + i] != 0.0f;
+                live_moved += f.m.opt_state[p->offset + i] != 0.0f;
         }
     }
     cr_assert(live_moved > 100, "live weights must still train (%zu moved)", live_moved);
     teardown(&f);
 }
 
-Test(mask, pruned_weights_stay_zero_sgd_momentum) { pruned_stay_zero(ELAG_OPTIMIZER_SGD); }
-Test(mask, pruned_weights_stay_zero_adamw) { pruned_stay_zero(ELAG_OPTIMIZER_ADAMW); }
+Test(mask, pruned_weights_stay_zero_sgd_momentum)
+{
+    pruned_stay_zero(ELAG_OPTIMIZER_SGD);
+}
+Test(mask, pruned_weights_stay_zero_adamw)
+{
+    pruned_stay_zero(ELAG_OPTIMIZER_ADAMW);
+}
+
+/* Conv weights are pruned like linear ones: exact counts per tensor (4-D, biases and batch
+ * norm untouched) and over all of them globally. */
+Test(mask, conv_weights_layer_and_global)
+{
+    static const char yaml[] =
+        "device: cpu\ndata: {dataset: synthetic}\nmodel:\n  layers:\n"
+        "    - {type: conv2d, out_channels: 5, kernel: 3, padding: 1}\n"
+        "    - {type: batchnorm}\n    - {type: relu}\n    - {type: maxpool, kernel: 2}\n"
+        "    - {type: flatten}\n    - {type: linear, out_features: 3}\n";
+    elag_config cfg;
+    elag_backend *be;
+    elag_model m;
+    cr_assert_eq(elag_config_parse(yaml, strlen(yaml), "conv.yaml", NULL, 0, &cfg), ELAG_OK, "%s",
+                 elag_last_error());
+    cr_assert_eq(elag_backend_open("cpu", 1, &be, NULL, 0), ELAG_OK);
+    cr_assert_eq(elag_model_init(&m, &cfg, (elag_fshape){2, 6, 6}, 3, 4, 1, be), ELAG_OK, "%s",
+                 elag_last_error());
+    cr_assert_eq(elag_model_init_params(&m, 5), ELAG_OK);
+    cr_assert_eq(m.n_prunable, 2);
+    const elag_param *conv = weight_of(&m, "conv1");
+    cr_assert_eq(conv->ndim, 4);
+    cr_assert_eq(conv->count, 5 * 2 * 3 * 3);
+    cr_assert_eq(m.n_masked, 90 + 3 * 45);
+    cr_assert_eq(elag_mask_update(&m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.6),
+                 ELAG_OK);
+    cr_assert_eq(zeros_in(m.params + conv->offset, conv->count), 54);
+    cr_assert_eq(elag_mask_update(&m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_GLOBAL, 0.8),
+                 ELAG_OK);
+    cr_assert_eq(zeros_in(m.masks, m.n_masked), 180);
+    const elag_param *gamma = elag_model_find_param(&m, "bn1.weight");
+    cr_assert_not_null(gamma);
+    cr_assert_eq(zeros_in(m.params + gamma->offset, gamma->count), 0, "norms are not pruned");
+    elag_model_free(&m);
+    elag_backend_free(be);
+}

@@ -1,12 +1,14 @@
 /*
  * Opening a backend by name: "cpu-ref", "cpu", "cuda", "cuda:N" or "auto". This is
  * the one place that knows which implementations exist; the CUDA one is reached
- * through the single #ifdef ELAG_HAVE_CUDA below, so a build without nvcc (or a
- * machine without a GPU) reports zero devices and keeps running on the CPU.
+ * through the single registration block below (a weak reference to libelag_cuda's
+ * table), so a program linked without libelag_cuda, a build without nvcc or a machine
+ * without a GPU reports zero devices and keeps running on the CPU.
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "backend/backend.h"
 
+#include "backend/cuda_provider.h"
 #include "core/check.h"
 
 #include <errno.h>
@@ -16,43 +18,50 @@
 #include <string.h>
 #include <time.h>
 
-/* The one place the CUDA backend is registered. */
-#ifdef ELAG_HAVE_CUDA
-#include "cuda/cuda_backend.h"
+/* The one place the CUDA backend is registered: the table of libelag_cuda (host/cuda/,
+ * kernels/), reached through a weak reference that is NULL when the program was linked
+ * without that library, so a CPU-only program needs no CUDA library at all
+ * (host/backend/cuda_provider.h says how the table gets into a static link). */
+extern const elag_cuda_provider elag_cuda_backend_provider __attribute__((weak));
 
-static const char elag_cuda_none[] = "no CUDA device found";
+static const elag_cuda_provider *elag_cuda_table(void)
+{
+    const elag_cuda_provider *p = &elag_cuda_backend_provider;
+    return p;
+}
 
-static int elag_cuda_devices(void) { return elag_cuda_count_devices(); }
+static const char *elag_cuda_none(void)
+{
+    return elag_cuda_table() ? "no CUDA device found"
+                             : "no CUDA device found (this program was linked without "
+                               "libelag_cuda)";
+}
+
+static int elag_cuda_devices(void)
+{
+    const elag_cuda_provider *p = elag_cuda_table();
+    return p ? p->count_devices() : 0;
+}
 
 static elag_status elag_cuda_open(int index, elag_backend **out)
 {
-    return elag_cuda_backend_init(index, out);
+    const elag_cuda_provider *p = elag_cuda_table();
+    if (p == NULL) return elag_fail(ELAG_ERR_NO_DEVICE, "--device cuda: %s", elag_cuda_none());
+    return p->open(index, out);
 }
 
 static elag_status elag_cuda_tf32(elag_backend *b, int on)
 {
-    int r = elag_cuda_set_tf32(b, on);
+    const elag_cuda_provider *p = elag_cuda_table();
+    if (p == NULL) return ELAG_OK; /* no CUDA backend can exist to switch */
+    int r = p->set_tf32(b, on);
     return r < 0 ? (elag_status)r : ELAG_OK;
 }
-#else
-static const char elag_cuda_none[] = "no CUDA device found (this build has no CUDA backend)";
 
-static int elag_cuda_devices(void) { return 0; }
-
-static elag_status elag_cuda_open(int index, elag_backend **out)
+int elag_cuda_linked(void)
 {
-    (void)index;
-    (void)out;
-    return elag_fail(ELAG_ERR_NO_DEVICE, "--device cuda: %s", elag_cuda_none);
+    return elag_cuda_table() != NULL;
 }
-
-static elag_status elag_cuda_tf32(elag_backend *b, int on)
-{
-    (void)b;
-    (void)on;
-    return ELAG_OK;
-}
-#endif
 
 int elag_cuda_device_count(void)
 {
@@ -113,10 +122,11 @@ static int elag_resolve_threads(int threads)
 static elag_status elag_open_cuda(const char *device, int index, elag_backend **out)
 {
     int count = elag_cuda_device_count();
-    if (count == 0) return elag_fail(ELAG_ERR_NO_DEVICE, "--device %s: %s", device, elag_cuda_none);
+    if (count == 0)
+        return elag_fail(ELAG_ERR_NO_DEVICE, "--device %s: %s", device, elag_cuda_none());
     if (index >= count)
-        return elag_fail(ELAG_ERR_NO_DEVICE, "--device %s: no such CUDA device (%d found)",
-                         device, count);
+        return elag_fail(ELAG_ERR_NO_DEVICE, "--device %s: no such CUDA device (%d found)", device,
+                         count);
     return elag_cuda_open(index, out);
 }
 
@@ -162,4 +172,22 @@ elag_status elag_backend_set_tf32(elag_backend *b, int on)
 {
     if (b->kind != ELAG_DEVICE_CUDA) return ELAG_OK; /* CPU GEMMs are always full FP32 */
     return elag_cuda_tf32(b, on);
+}
+
+elag_status elag_window_resolve(elag_window *g)
+{
+    if (g->H < 1 || g->W < 1 || g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->ph < 0 ||
+        g->pw < 0)
+        return elag_fail(ELAG_ERR_INPUT,
+                         "window: input %dx%d, kernel %dx%d, stride %dx%d, padding %dx%d is not "
+                         "a valid window",
+                         g->H, g->W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
+    long eh = (long)g->H + 2L * g->ph - g->kh, ew = (long)g->W + 2L * g->pw - g->kw;
+    if (eh < 0 || ew < 0)
+        return elag_fail(ELAG_ERR_INPUT,
+                         "window: kernel %dx%d does not fit an input of %dx%d with padding %dx%d",
+                         g->kh, g->kw, g->H, g->W, g->ph, g->pw);
+    g->oh = (int)(eh / g->sh + 1);
+    g->ow = (int)(ew / g->sw + 1);
+    return ELAG_OK;
 }

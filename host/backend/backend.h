@@ -39,6 +39,30 @@ typedef struct elag_sparse_opts {
     int alg;     /* CUDA: 0 = default (chosen by measurement), else cuSPARSE SpMM ALG1..3 */
 } elag_sparse_opts;
 
+/* Elementwise ops (elementwise): what y becomes. */
+typedef enum elag_ew_op {
+    ELAG_EW_RELU = 0,          /* y = max(a, 0) (a NaN gives 0) */
+    ELAG_EW_RELU_BACKWARD = 1, /* y = b > 0 ? a : 0    (a = dy, b = the ReLU's output) */
+    ELAG_EW_MUL = 2,           /* y = b == 0 ? +0 : a * b (a select where b == 0, so a pruned
+                                * or dropped entry is exactly +0 even if a is inf or NaN) */
+    ELAG_EW_AXPY = 3,          /* y = y + alpha * a */
+    ELAG_EW_SCALE = 4          /* y = alpha * a */
+} elag_ew_op;
+
+typedef enum elag_pool_mode { ELAG_POOL_MAX = 0, ELAG_POOL_AVG = 1 } elag_pool_mode;
+
+/* The geometry of a 2-D window op (im2col, col2im, pooling). */
+typedef struct elag_window {
+    int H, W;        /* input plane */
+    int kh, kw;      /* window */
+    int sh, sw;      /* stride, >= 1 */
+    int ph, pw;      /* zero padding on each side, >= 0 */
+    int oh, ow;      /* output plane: (H + 2ph - kh) / sh + 1, likewise */
+} elag_window;
+
+/* Fills g->oh, g->ow from the rest; ELAG_ERR_INPUT when the window does not fit. */
+elag_status elag_window_resolve(elag_window *g);
+
 struct elag_backend {
     const char *name;      /* "cpu-ref", "cpu", "cuda:0" */
     elag_device_kind kind;
@@ -67,15 +91,19 @@ struct elag_backend {
     elag_status (*gemm)(elag_backend *b, int trans_a, int trans_b, int m, int n, int k,
                         float alpha, const float *a, int lda, const float *bm, int ldb,
                         float beta, float *c, int ldc);
-    /* y(rows, cols) += bias(cols) broadcast over rows. */
-    elag_status (*bias_add)(elag_backend *b, float *y, const float *bias, int rows, int cols);
-    /* db(cols) = sum over rows of dy(rows, cols). */
-    elag_status (*bias_grad)(elag_backend *b, float *db, const float *dy, int rows, int cols);
-    /* y = max(x, 0) elementwise, n elements; y may equal x. */
-    elag_status (*relu_forward)(elag_backend *b, float *y, const float *x, size_t n);
-    /* dx = dy * (y > 0); dx may equal dy. */
-    elag_status (*relu_backward)(elag_backend *b, float *dx, const float *dy, const float *y,
-                                 size_t n);
+    /* out(rows) = sum over c of x(rows, cols)[r][c] (row sums; a bias gradient in the
+     * feature-major layout). rows 0 or cols 0: out is zeros. */
+    elag_status (*row_sum)(elag_backend *b, float *out, const float *x, int rows, int cols);
+    /* Elementwise op over n floats (elag_ew_op says which operands it reads); y may alias
+     * a or b. */
+    elag_status (*elementwise)(elag_backend *b, elag_ew_op op, size_t n, float *y,
+                               const float *a, const float *bb, float alpha);
+    /* Batched transpose of blocks: for t < batch, i < rows, j < cols, e < inner:
+     *   dst[((t*cols + j)*rows + i)*inner + e] = src[((t*rows + i)*cols + j)*inner + e]
+     * dst and src do not overlap. (N, C, HW) -> (C, N, HW) is batch 1, rows N, cols C,
+     * inner HW; flatten (C, N, HW) -> (C, HW, N) is batch C, rows N, cols HW, inner 1. */
+    elag_status (*transpose)(elag_backend *b, float *dst, const float *src, int batch, int rows,
+                             int cols, int inner);
     /* Softmax cross-entropy over logits(rows, cols) with labels(rows) in [0, cols).
      * stats[0] += sum of per-row losses, stats[1] += number of rows whose argmax (first
      * maximum) equals the label. If dlogits (rows, cols) is not NULL it receives
@@ -111,8 +139,6 @@ struct elag_backend {
                               float eps, float weight_decay, int t);
 
     /* ---- pruning ---- */
-    /* x *= mask elementwise (mask entries are 0 or 1). */
-    elag_status (*mask_apply)(elag_backend *b, float *x, const float *mask, size_t n);
     /* score = |w| where mask is 1 (or mask NULL), -1 where mask is 0, so entries that are
      * already pruned rank below every live weight. */
     elag_status (*score_magnitude)(elag_backend *b, float *score, const float *w,
@@ -125,6 +151,59 @@ struct elag_backend {
                                size_t k);
     /* *out_host = number of nonzero entries of x. */
     elag_status (*count_nonzero)(elag_backend *b, const float *x, size_t n, size_t *out_host);
+
+    /* ---- layers on feature-major activations (C, N, H, W), see host/model/model.h ----
+     * A geometry g describes one 2-D window op: input planes H x W, window kh x kw, stride
+     * sh x sw, zero padding ph x pw, output planes oh x ow with
+     * oh = (H + 2ph - kh) / sh + 1 (ow likewise). */
+    /* col(C*kh*kw, nb*oh*ow) from samples [n0, n0+nb) of x(C, N, H, W): row (c*kh + i)*kw + j,
+     * column (n - n0)*oh*ow + y*ow + x holds x[c][n][y*sh - ph + i][x*sw - pw + j], 0 outside
+     * the input. col is overwritten. */
+    elag_status (*im2col)(elag_backend *b, float *col, const float *x, int C, int N, int n0,
+                          int nb, const elag_window *g);
+    /* The adjoint of im2col: dx(C, N, H, W) samples [n0, n0+nb) += the entries of
+     * col(C*kh*kw, nb*oh*ow) scattered back to where im2col read them (padding dropped).
+     * Other samples of dx are untouched. */
+    elag_status (*col2im)(elag_backend *b, float *dx, const float *col, int C, int N, int n0,
+                          int nb, const elag_window *g);
+    /* Pooling over `planes` independent planes x(planes, H, W) -> y(planes, oh, ow).
+     * max: y = the window's maximum over in-bounds entries (the first one in row-major
+     * window order on ties), argmax(planes, oh, ow) receives its index h*W + w within the
+     * plane (a window with no in-bounds entry gives y = 0, argmax = -1). avg: y = sum of the
+     * in-bounds entries / (kh*kw) (padding counts as zeros, PyTorch's count_include_pad);
+     * argmax unused (may be NULL). */
+    elag_status (*pool_forward)(elag_backend *b, elag_pool_mode mode, float *y, int32_t *argmax,
+                                const float *x, int planes, const elag_window *g);
+    /* dx(planes, H, W) = the gradient of pool_forward for dy(planes, oh, ow): dx is
+     * overwritten (zeros where no window reads). */
+    elag_status (*pool_backward)(elag_backend *b, elag_pool_mode mode, float *dx,
+                                 const float *dy, const int32_t *argmax, int planes,
+                                 const elag_window *g);
+    /* Batch norm over x(C, L) (channel c is the contiguous row c; L = N*H*W, or N for
+     * features), y may alias x.
+     * training: mean_c and biased var_c over the row; y = (x - mean) * invstd * gamma + beta
+     *   with invstd = 1 / sqrt(var + eps); save_mean(C), save_invstd(C) receive them; the
+     *   running buffers become run = (1 - momentum) run + momentum * stat, with the unbiased
+     *   variance (var * L / (L - 1), or var when L == 1) for run_var (PyTorch semantics).
+     * eval (training 0): y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta; save_*
+     *   unused (may be NULL), running buffers unchanged. */
+    elag_status (*batchnorm_forward)(elag_backend *b, int training, float *y, const float *x,
+                                     int C, int L, const float *gamma, const float *beta,
+                                     float *run_mean, float *run_var, float momentum, float eps,
+                                     float *save_mean, float *save_invstd);
+    /* Gradients of training-mode batchnorm_forward: with xhat = (x - mean) * invstd,
+     *   dbeta(C) = sum dy, dgamma(C) = sum dy * xhat (both overwritten),
+     *   dx = gamma * invstd / L * (L dy - dbeta - xhat dgamma)  (dx may alias dy). */
+    elag_status (*batchnorm_backward)(elag_backend *b, float *dx, float *dgamma, float *dbeta,
+                                      const float *dy, const float *x, int C, int L,
+                                      const float *gamma, const float *save_mean,
+                                      const float *save_invstd);
+    /* Inverted dropout: keep[i] = u >= p ? 1 / (1 - p) : 0 with
+     * u = elag_philox_uniform(seed, stream, offset + i); y = x * keep (y may alias x).
+     * keep(n) is kept for the backward pass (dx = dy * keep, an elementwise MUL). p in [0, 1). */
+    elag_status (*dropout_forward)(elag_backend *b, float *y, float *keep, const float *x,
+                                   size_t n, float p, uint64_t seed, uint64_t stream,
+                                   uint64_t offset);
 
     /* ---- sparse inference (feature-major activations: x (features, n) row-major) ---- */
     /* Copies a host matrix (CSR or Blocked-ELL; dense is refused) to the device and

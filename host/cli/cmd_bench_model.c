@@ -184,13 +184,7 @@ int elag_cmd_bench_model(int argc, char **argv)
     elag_status st = elag_export_load(path, &e);
     if (st != ELAG_OK) return elag_cli_fail(st);
     char formats[ELAG_MAX_LAYERS * 16] = "", note[256] = "";
-    for (int i = 0; i < e.n_layers; i++) {
-        if (e.layers[i].type != ELAG_LAYER_LINEAR) continue;
-        char fmt[16];
-        size_t at = strlen(formats);
-        snprintf(formats + at, sizeof formats - at, "%s%s", at ? "," : "",
-                 elag_export_layer_format(&e.layers[i], fmt, sizeof fmt));
-    }
+    elag_export_formats(&e, formats, sizeof formats);
     double sparsity;
     elag_export_sparsity(&e, NULL, NULL, &sparsity);
     elag_backend *be = NULL;

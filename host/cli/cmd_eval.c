@@ -105,7 +105,7 @@ int elag_cmd_eval(int argc, char **argv)
                                        "has %d and %d", model_path, ck.input_dim, ck.classes,
                        data.test.features, data.test.classes);
     if (st == ELAG_OK)
-        st = elag_model_init(&m, &ck.cfg, ck.input_dim, ck.classes, EVAL_BATCH, be);
+        st = elag_model_init(&m, &ck.cfg, ck.input, ck.classes, EVAL_BATCH, 0, be);
     if (st == ELAG_OK) st = elag_checkpoint_restore(&ck, &m, 0);
     if (st == ELAG_OK) {
         struct timespec t0, t1;

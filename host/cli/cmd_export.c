@@ -64,14 +64,14 @@ static void print_layers(const elag_export *e, const elag_export_timing *tm, int
     printf("%-12s %-11s %-8s %10s %12s", "layer", "shape", "format", "nonzero", "bytes");
     if (is_auto) printf(" %9s %9s %9s %9s", "dense_ms", "csr_ms", "bell16_ms", "bell32_ms");
     printf("\n");
-    for (int i = 0; i < e->n_layers; i++) {
-        const elag_export_layer *l = &e->layers[i];
-        if (l->type != ELAG_LAYER_LINEAR) continue;
+    for (int i = 0; i < e->n_tensors; i++) {
+        const elag_export_tensor *t = &e->t[i];
+        if (!t->is_weight) continue;
         char shape[32], fmt[16];
-        snprintf(shape, sizeof shape, "%dx%d", l->out, l->in);
-        printf("%-12s %-11s %-8s %10lld %12lld", l->name, shape,
-               elag_export_layer_format(l, fmt, sizeof fmt), (long long)l->w.nnz,
-               (long long)elag_sparse_bytes(&l->w));
+        snprintf(shape, sizeof shape, "%dx%d", t->w.rows, t->w.cols);
+        printf("%-12s %-11s %-8s %10lld %12lld", e->cfg.model.layers[t->layer].name, shape,
+               elag_export_tensor_format(t, fmt, sizeof fmt), (long long)t->w.nnz,
+               (long long)elag_sparse_bytes(&t->w));
         if (is_auto) {
             print_ms(tm[i].dense_ms);
             print_ms(tm[i].csr_ms);
@@ -120,7 +120,7 @@ int elag_cmd_export(int argc, char **argv)
     elag_export e;
     elag_status st = elag_export_from_checkpoint(model, &e);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    elag_export_timing tm[ELAG_MAX_LAYERS];
+    elag_export_timing tm[ELAG_MAX_PARAMS];
     memset(tm, 0, sizeof tm);
     elag_backend *be = NULL;
     if (spec.is_auto) {
@@ -129,9 +129,7 @@ int elag_cmd_export(int argc, char **argv)
         if (st == ELAG_OK && note[0]) fprintf(stderr, "elag: %s\n", note);
         if (st == ELAG_OK) st = elag_export_choose_auto(&e, be, ELAG_EXPORT_AUTO_BATCH, tm);
     } else {
-        for (int i = 0; st == ELAG_OK && i < e.n_layers; i++)
-            if (e.layers[i].type == ELAG_LAYER_LINEAR)
-                st = elag_export_convert(&e, i, spec.format, spec.block);
+        st = elag_export_convert_all(&e, spec.format, spec.block);
     }
     if (st == ELAG_OK) st = elag_export_save(&e, out);
     if (st == ELAG_OK) {

@@ -91,18 +91,9 @@ static void print_report(const infer_report *r, int json)
 }
 
 /* Loads the test set named by the export's config. */
-static elag_status load_test_set(const char *path, const elag_export *e, elag_run_data *data)
+static elag_status load_test_set(const elag_export *e, elag_run_data *data)
 {
-    if (!e->config_yaml)
-        return elag_fail(ELAG_ERR_INPUT, "%s: export has no 'config' in its metadata, so its "
-                                         "test set is unknown", path);
-    char origin[ELAG_PATH_LEN + 16];
-    snprintf(origin, sizeof origin, "%s[config]", path);
-    elag_config cfg;
-    elag_status st = elag_config_parse(e->config_yaml, strlen(e->config_yaml), origin, NULL, 0,
-                                       &cfg);
-    if (st != ELAG_OK) return st;
-    return elag_run_data_load(&cfg, data);
+    return elag_run_data_load_test(&e->cfg, data);
 }
 
 /* Sparse run, then (verify) the dense masked model on the same inputs. */
@@ -171,15 +162,9 @@ int elag_cmd_infer(int argc, char **argv)
     r.batch = batch;
     r.verify = verify;
     elag_export_sparsity(&e, NULL, NULL, &r.sparsity);
-    for (int i = 0; i < e.n_layers; i++) {
-        if (e.layers[i].type != ELAG_LAYER_LINEAR) continue;
-        char fmt[16];
-        size_t at = strlen(r.formats);
-        snprintf(r.formats + at, sizeof r.formats - at, "%s%s", at ? "," : "",
-                 elag_export_layer_format(&e.layers[i], fmt, sizeof fmt));
-    }
+    elag_export_formats(&e, r.formats, sizeof r.formats);
     char note[256] = "";
-    st = load_test_set(path, &e, &data);
+    st = load_test_set(&e, &data);
     if (st == ELAG_OK) st = elag_backend_open(device, threads, &be, note, sizeof note);
     if (st == ELAG_OK && note[0] && !json) fprintf(stderr, "elag: %s\n", note);
     if (st == ELAG_OK) {

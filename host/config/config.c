@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "config/config_internal.h"
+#include "model/layer.h"
 #include "core/check.h"
 
 #include <errno.h>
@@ -15,35 +16,6 @@
 #include <string.h>
 
 #define CFG_MAX_FILE_BYTES (16u << 20) /* a config is a few hundred bytes; this is no config */
-
-int elag_cfg_preset_expand(const char *preset, elag_config *cfg)
-{
-    static const struct {
-        elag_layer_kind type;
-        const char *name;
-        int out_features;
-    } lenet_300_100[] = {{ELAG_LAYER_LINEAR, "fc1", 300},
-                         {ELAG_LAYER_RELU, "relu1", 0},
-                         {ELAG_LAYER_LINEAR, "fc2", 100},
-                         {ELAG_LAYER_RELU, "relu2", 0},
-                         {ELAG_LAYER_LINEAR, "fc3", 10}};
-    if (strcmp(preset, "lenet-300-100") != 0) return -1;
-    /* preset may be cfg->model.preset itself: write the known spelling, not a copy */
-    memset(cfg->model.preset, 0, sizeof cfg->model.preset);
-    snprintf(cfg->model.preset, sizeof cfg->model.preset, "%s", "lenet-300-100");
-    memset(cfg->model.layers, 0, sizeof cfg->model.layers);
-    cfg->model.n_layers = (int)ELAG_ARRAY_LEN(lenet_300_100);
-    for (size_t i = 0; i < ELAG_ARRAY_LEN(lenet_300_100); i++) {
-        elag_layer_config *L = &cfg->model.layers[i];
-        int linear = lenet_300_100[i].type == ELAG_LAYER_LINEAR;
-        L->type = lenet_300_100[i].type;
-        snprintf(L->name, sizeof L->name, "%s", lenet_300_100[i].name);
-        L->out_features = lenet_300_100[i].out_features;
-        L->bias = linear;
-        L->prunable = linear;
-    }
-    return 0;
-}
 
 void elag_config_defaults(elag_config *cfg)
 {
@@ -63,7 +35,7 @@ void elag_config_defaults(elag_config *cfg)
     cfg->data.synthetic.classes = 4;
     cfg->data.synthetic.noise = 0.5;
 
-    elag_cfg_preset_expand("lenet-300-100", cfg);
+    ELAG_ASSERT(elag_cfg_preset_expand("lenet-300-100", cfg) == ELAG_OK);
 
     cfg->train.epochs = 10;
     cfg->train.batch_size = 128;
@@ -117,12 +89,12 @@ static elag_status cfg_resolve_model(const elag_cfg_conv *c, elag_config *cfg)
     if (layers && !preset) {
         memset(cfg->model.preset, 0, sizeof cfg->model.preset);
     } else if (preset && !layers) {
-        ELAG_ASSERT(elag_cfg_preset_expand(cfg->model.preset, cfg) == 0);
+        ELAG_TRY(elag_cfg_preset_expand(cfg->model.preset, cfg));
     } else if (preset && layers) {
         /* a resolved config (to_yaml) lists both; they must agree */
         elag_config expanded;
         memset(&expanded, 0, sizeof expanded);
-        ELAG_ASSERT(elag_cfg_preset_expand(cfg->model.preset, &expanded) == 0);
+        ELAG_TRY(elag_cfg_preset_expand(cfg->model.preset, &expanded));
         if (expanded.model.n_layers != cfg->model.n_layers ||
             memcmp(expanded.model.layers, cfg->model.layers, sizeof cfg->model.layers) != 0)
             return elag_cfg_fail(c->ctx, layers, ELAG_ERR_INPUT,
@@ -130,13 +102,14 @@ static elag_status cfg_resolve_model(const elag_cfg_conv *c, elag_config *cfg)
                                  "give only one of them",
                                  cfg->model.preset);
     }
-    int linear = 0, prunable = 0;
+    int weighted = 0, prunable = 0;
     for (int i = 0; i < cfg->model.n_layers; i++) {
-        linear += cfg->model.layers[i].type == ELAG_LAYER_LINEAR;
+        weighted += elag_layer_kind_get(cfg->model.layers[i].type)->sparse_weight;
         prunable += cfg->model.layers[i].prunable;
     }
-    if (!linear)
-        return elag_cfg_fail(c->ctx, layers, ELAG_ERR_INPUT, "the model has no linear layer");
+    if (!weighted)
+        return elag_cfg_fail(c->ctx, layers, ELAG_ERR_INPUT,
+                             "the model has no layer with weights (linear or conv2d)");
     if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE && !prunable)
         return elag_cfg_fail(c->ctx, cfg_at(c, "prune.method"), ELAG_ERR_INPUT,
                              "'prune.method' is %s but no layer of the model is prunable",

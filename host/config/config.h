@@ -24,18 +24,36 @@ typedef enum elag_dataset_kind {
     ELAG_DATASET_SYNTHETIC = 2      /* separable random set from data.synthetic.* */
 } elag_dataset_kind;
 
+/* Layer kinds: the index of each kind in the layer-kind table (host/model/layers/kinds.c),
+ * which holds everything about a kind; code outside a kind's own file looks it up there
+ * instead of testing the value. */
 typedef enum elag_layer_kind {
     ELAG_LAYER_LINEAR = 0,
-    ELAG_LAYER_RELU = 1,
-    ELAG_LAYER_FLATTEN = 2
+    ELAG_LAYER_RELU,
+    ELAG_LAYER_FLATTEN,
+    ELAG_LAYER_CONV2D,
+    ELAG_LAYER_MAXPOOL,
+    ELAG_LAYER_AVGPOOL,
+    ELAG_LAYER_GLOBAL_AVGPOOL,
+    ELAG_LAYER_BATCHNORM,
+    ELAG_LAYER_DROPOUT,
+    ELAG_LAYER_KIND_COUNT
 } elag_layer_kind;
 
+/* One model.layers item. Fields a kind does not use stay 0 (configs compare with memcmp). */
 typedef struct elag_layer_config {
     elag_layer_kind type;
     char name[ELAG_NAME_LEN]; /* "fc1", ...; generated as <type><index> when absent */
     int out_features;         /* linear */
-    int bias;                 /* linear, default 1 */
-    int prunable;             /* linear, default 1 */
+    int out_channels;         /* conv2d */
+    int kernel[2];            /* conv2d, maxpool, avgpool: (h, w); YAML: 3 or [3, 3] */
+    int stride[2];            /* conv2d default 1; pools default = kernel */
+    int padding[2];           /* conv2d, pools: zero padding per side, default 0 */
+    int bias;                 /* linear, conv2d: default 1 */
+    int prunable;             /* linear, conv2d: default 1 */
+    double momentum;          /* batchnorm: running-average factor, default 0.1 */
+    double eps;               /* batchnorm: default 1e-5 */
+    double p;                 /* dropout: drop probability, default 0.5 */
 } elag_layer_config;
 
 typedef enum elag_optimizer_kind { ELAG_OPTIMIZER_SGD = 0, ELAG_OPTIMIZER_ADAMW = 1 } elag_optimizer_kind;
@@ -84,7 +102,7 @@ typedef struct elag_config {
     } data;
 
     struct {
-        char preset[ELAG_NAME_LEN]; /* "lenet-300-100" or "" when layers are listed */
+        char preset[ELAG_NAME_LEN]; /* "lenet-300-100", "lenet-5", "vgg-small" or "" */
         int n_layers;
         elag_layer_config layers[ELAG_MAX_LAYERS]; /* preset expanded here too */
     } model;

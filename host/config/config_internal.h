@@ -81,6 +81,8 @@ typedef enum elag_cfg_kind {
     ELAG_CFG_WHEN,        /* elag_when field */
     ELAG_CFG_PAIR,        /* list of two doubles: fields at offset and offset2 */
     ELAG_CFG_LAYERS,      /* model.layers */
+    ELAG_CFG_INT2,        /* int[2] field: a scalar sets both, or a list of 2 integers */
+    ELAG_CFG_LAYER_TYPE,  /* model.layers[i].type: a kind of the layer-kind table */
     ELAG_CFG_UNSUPPORTED  /* in DESIGN.md, not built yet: any value is an error */
 } elag_cfg_kind;
 
@@ -104,8 +106,6 @@ extern const size_t elag_cfg_n_layer_keys;
 
 /* Spellings, NULL-terminated, index = enum value (names.c); *_later: planned, not built. */
 extern const char *const elag_cfg_dataset_names[];
-extern const char *const elag_cfg_layer_names[];
-extern const char *const elag_cfg_layer_later[];
 extern const char *const elag_cfg_optimizer_names[];
 extern const char *const elag_cfg_lr_schedule_names[];
 extern const char *const elag_cfg_prune_method_names[];
@@ -156,7 +156,10 @@ typedef struct elag_cfg_conv {
  * every value and rejecting unknown keys. Cross-key checks are left to config.c. */
 elag_status elag_cfg_convert(elag_cfg_conv *c, const elag_ynode *root);
 
-/* Expands a preset into model.layers; -1 when the name is unknown. */
-int elag_cfg_preset_expand(const char *preset, elag_config *cfg);
+/* Converts a model.layers list into cfg->model.layers (also used for presets). */
+elag_status elag_cfg_layers(elag_cfg_conv *c, const elag_ynode *seq);
+
+/* Expands a preset into model.layers (presets.c); ELAG_ERR_INPUT when the name is unknown. */
+elag_status elag_cfg_preset_expand(const char *preset, elag_config *cfg);
 
 #endif /* ELAG_CONFIG_CONFIG_INTERNAL_H */

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "config/config_internal.h"
+#include "model/layer.h"
 #include "core/check.h"
 
 #include <ctype.h>
@@ -194,6 +195,35 @@ static elag_status cfg_pair(const elag_cfg_ctx *ctx, const elag_cfg_key *k, cons
     return ELAG_OK;
 }
 
+/* An int[2] field: "3" sets both, "[3, 5]" each (kernel, stride, padding: (h, w)). */
+static elag_status cfg_int2(const elag_cfg_ctx *ctx, const elag_cfg_key *k, const char *path,
+                            const elag_ynode *v, void *base)
+{
+    char got[96], item[160];
+    int x[2];
+    elag_cfg_key one = *k;
+    one.kind = ELAG_CFG_INT;
+    if (v->kind == ELAG_YNODE_SCALAR) {
+        ELAG_TRY(cfg_integer(ctx, &one, path, v, &x[0]));
+        x[1] = x[0];
+    } else if (v->kind == ELAG_YNODE_SEQUENCE && v->n == 2) {
+        for (int i = 0; i < 2; i++) {
+            snprintf(item, sizeof item, "%s[%d]", path, i);
+            if (v->vals[i]->kind != ELAG_YNODE_SCALAR)
+                return elag_cfg_fail(ctx, v->vals[i], ELAG_ERR_INPUT,
+                                     "'%s' expects an integer, got %s", item,
+                                     elag_ynode_describe(v->vals[i], got, sizeof got));
+            ELAG_TRY(cfg_integer(ctx, &one, item, v->vals[i], &x[i]));
+        }
+    } else {
+        return elag_cfg_fail(ctx, v, ELAG_ERR_INPUT,
+                             "'%s' expects an integer or a list of 2 integers [h, w], got %s",
+                             path, elag_ynode_describe(v, got, sizeof got));
+    }
+    memcpy((char *)base + k->offset, x, sizeof x);
+    return ELAG_OK;
+}
+
 /* Converts one value (not a section, not model.layers) into its field in base. */
 static elag_status cfg_leaf(const elag_cfg_ctx *ctx, const elag_cfg_key *k, const char *path,
                             const elag_ynode *v, void *base)
@@ -204,6 +234,7 @@ static elag_status cfg_leaf(const elag_cfg_ctx *ctx, const elag_cfg_key *k, cons
     if (elag_ynode_is_null(v))
         return elag_cfg_fail(ctx, v, ELAG_ERR_INPUT, "'%s' has no value", path);
     if (k->kind == ELAG_CFG_PAIR) return cfg_pair(ctx, k, path, v, base);
+    if (k->kind == ELAG_CFG_INT2) return cfg_int2(ctx, k, path, v, base);
     if (k->kind == ELAG_CFG_ENUM || k->kind == ELAG_CFG_NAME)
         return cfg_choice(ctx, k, path, v, base);
     if (v->kind != ELAG_YNODE_SCALAR) {
@@ -269,58 +300,87 @@ static int cfg_layer_name_ok(const char *s)
     return 1;
 }
 
-/* One model.layers item into *L. */
+static int cfg_in_list(const char *const *list, const char *s)
+{
+    for (int i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], s)) return 1;
+    return 0;
+}
+
+/* The `type` of a layer item: a kind of the layer-kind table. */
+static elag_status cfg_layer_type(const elag_cfg_ctx *ctx, const char *item, const elag_ynode *m,
+                                  const elag_ynode *v, elag_layer_config *L)
+{
+    char kinds[256] = "", got[96];
+    size_t used = 0;
+    for (int k = 0; k < ELAG_LAYER_KIND_COUNT && used < sizeof kinds; k++)
+        used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s%s", k ? ", " : "",
+                                 elag_layer_kind_get((elag_layer_kind)k)->name);
+    if (!v)
+        return elag_cfg_fail(ctx, m, ELAG_ERR_INPUT, "'%s' needs a type (%s)", item, kinds);
+    int k = v->kind == ELAG_YNODE_SCALAR ? elag_layer_kind_find(v->text) : -1;
+    if (k < 0)
+        return elag_cfg_fail(ctx, v, ELAG_ERR_INPUT, "'%s.type' must be one of %s, got %s", item,
+                             kinds, elag_ynode_describe(v, got, sizeof got));
+    L->type = (elag_layer_kind)k;
+    return ELAG_OK;
+}
+
+/* One model.layers item into *L: its type first (which says what else applies), the
+ * kind's defaults, then every other key, then the kind's dependent defaults. */
 static elag_status cfg_layer(elag_cfg_conv *c, const elag_ynode *m, size_t li, elag_layer_config *L,
                              const elag_ynode **name_at)
 {
     const elag_cfg_ctx *ctx = c->ctx;
     const size_t nk = elag_cfg_n_layer_keys;
-    const elag_ynode *given[8] = {0};
+    const elag_ynode *given[16] = {0};
     char item[48], path[160], got[96];
+    ELAG_ASSERT(nk <= 16);
     snprintf(item, sizeof item, "model.layers[%zu]", li);
     if (m->kind != ELAG_YNODE_MAPPING)
         return elag_cfg_fail(ctx, m, ELAG_ERR_INPUT,
                              "'%s' expects a mapping such as {type: linear, out_features: 10}, "
                              "got %s",
                              item, elag_ynode_describe(m, got, sizeof got));
-    L->bias = 1;
-    L->prunable = 1;
     for (size_t i = 0; i < m->n; i++) {
         snprintf(path, sizeof path, "%s.%s", item, m->keys[i]->text);
         ELAG_TRY(cfg_no_duplicate(ctx, m, i, path));
+    }
+    ELAG_TRY(cfg_layer_type(ctx, item, m, elag_ynode_get(m, "type"), L));
+    const elag_layer_kind_def *kind = elag_layer_kind_get(L->type);
+    if (kind->defaults) kind->defaults(L);
+    for (size_t i = 0; i < m->n; i++) {
+        const char *key = m->keys[i]->text;
+        snprintf(path, sizeof path, "%s.%s", item, key);
         size_t j = 0;
-        while (j < nk && strcmp(elag_cfg_layer_keys[j].path, m->keys[i]->text)) j++;
+        while (j < nk && strcmp(elag_cfg_layer_keys[j].path, key)) j++;
         if (j == nk) {
-            char cand_buf[8][96], hint[200] = "";
-            const char *cands[8];
+            char cand_buf[16][96], hint[200] = "";
+            const char *cands[16];
+            size_t nc = 0;
             for (size_t q = 0; q < nk; q++) {
-                snprintf(cand_buf[q], sizeof cand_buf[q], "%s.%s", item,
-                         elag_cfg_layer_keys[q].path);
-                cands[q] = cand_buf[q];
+                const char *kp = elag_cfg_layer_keys[q].path;
+                if (q > 1 && !cfg_in_list(kind->keys, kp)) continue;
+                snprintf(cand_buf[nc], sizeof cand_buf[nc], "%s.%s", item, kp);
+                cands[nc] = cand_buf[nc];
+                nc++;
             }
-            const char *best = elag_cfg_suggest(path, cands, nk);
+            const char *best = elag_cfg_suggest(path, cands, nc);
             if (best) snprintf(hint, sizeof hint, " (did you mean '%s'?)", best);
             return elag_cfg_fail(ctx, m->keys[i], ELAG_ERR_INPUT, "unknown key '%s'%s", path, hint);
         }
         given[j] = m->vals[i];
+        if (j == 0) continue; /* type: read above */
+        if (j > 1 && !cfg_in_list(kind->keys, key))
+            return elag_cfg_fail(ctx, m->keys[i], ELAG_ERR_INPUT,
+                                 "'%s' does not apply to a %s layer", path, kind->name);
         ELAG_TRY(cfg_leaf(ctx, &elag_cfg_layer_keys[j], path, m->vals[i], L));
     }
-    /* given[] follows elag_cfg_layer_keys: type, name, out_features, bias, prunable */
-    if (!given[0])
-        return elag_cfg_fail(ctx, m, ELAG_ERR_INPUT, "'%s' needs a type (linear, relu or flatten)",
-                             item);
-    if (L->type == ELAG_LAYER_LINEAR && !given[2])
-        return elag_cfg_fail(ctx, m, ELAG_ERR_INPUT,
-                             "'%s.out_features' is required for a linear layer", item);
-    if (L->type != ELAG_LAYER_LINEAR) {
-        for (size_t j = 2; j < nk; j++)
-            if (given[j])
-                return elag_cfg_fail(ctx, given[j], ELAG_ERR_INPUT,
-                                     "'%s.%s' does not apply to a %s layer", item,
-                                     elag_cfg_layer_keys[j].path, elag_layer_kind_name(L->type));
-        L->bias = 0;
-        L->prunable = 0;
-    }
+    for (int r = 0; kind->required && kind->required[r]; r++)
+        if (!elag_ynode_get(m, kind->required[r]))
+            return elag_cfg_fail(ctx, m, ELAG_ERR_INPUT, "'%s.%s' is required for a %s layer",
+                                 item, kind->required[r], kind->name);
+    if (kind->resolve) kind->resolve(L);
     if (given[1] && !cfg_layer_name_ok(L->name))
         return elag_cfg_fail(ctx, given[1], ELAG_ERR_INPUT,
                              "'%s.name' may hold only letters, digits, '_' and '-', got '%s'", item,
@@ -329,7 +389,7 @@ static elag_status cfg_layer(elag_cfg_conv *c, const elag_ynode *m, size_t li, e
     return ELAG_OK;
 }
 
-static elag_status cfg_layers(elag_cfg_conv *c, const elag_ynode *seq)
+elag_status elag_cfg_layers(elag_cfg_conv *c, const elag_ynode *seq)
 {
     elag_config *cfg = c->cfg;
     const elag_ynode *name_at[ELAG_MAX_LAYERS];
@@ -347,14 +407,15 @@ static elag_status cfg_layers(elag_cfg_conv *c, const elag_ynode *seq)
                              ELAG_MAX_LAYERS);
     memset(cfg->model.layers, 0, sizeof cfg->model.layers);
     cfg->model.n_layers = (int)seq->n;
-    int count[3] = {0, 0, 0};
-    static const char *const auto_prefix[3] = {"fc", "relu", "flatten"};
+    int count[ELAG_LAYER_KIND_COUNT] = {0};
     for (size_t i = 0; i < seq->n; i++) {
         elag_layer_config *L = &cfg->model.layers[i];
         ELAG_TRY(cfg_layer(c, seq->vals[i], i, L, &name_at[i]));
         int t = (int)L->type;
         count[t]++;
-        if (!L->name[0]) snprintf(L->name, sizeof L->name, "%s%d", auto_prefix[t], count[t]);
+        if (!L->name[0])
+            snprintf(L->name, sizeof L->name, "%s%d", elag_layer_kind_get(L->type)->prefix,
+                     count[t]);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(cfg->model.layers[j].name, L->name))
                 return elag_cfg_fail(c->ctx, name_at[i], ELAG_ERR_INPUT,
@@ -393,7 +454,7 @@ static elag_status cfg_mapping(elag_cfg_conv *c, const elag_ynode *m, const char
                                      elag_ynode_describe(val, got, sizeof got));
             ELAG_TRY(cfg_mapping(c, val, path));
         } else if (k->kind == ELAG_CFG_LAYERS) {
-            ELAG_TRY(cfg_layers(c, val));
+            ELAG_TRY(elag_cfg_layers(c, val));
         } else {
             ELAG_TRY(cfg_leaf(ctx, k, path, val, c->cfg));
         }

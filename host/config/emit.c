@@ -6,6 +6,7 @@
  * The hash is FNV-1a 64 of that text: equal configs give equal hashes.
  */
 #include "config/config_internal.h"
+#include "model/layer.h"
 #include "core/check.h"
 
 #include <inttypes.h>
@@ -84,6 +85,43 @@ static const char *cfg_enum_name(const char *const *names, int v)
     return NULL;
 }
 
+/* One layer key's value as YAML ("3", "[3, 5]", "true", "0.1"). */
+static void cfg_put_layer_value(cfg_text *t, const elag_cfg_key *k, const elag_layer_config *L)
+{
+    const char *field = (const char *)L + k->offset;
+    char num[64];
+    switch (k->kind) {
+    case ELAG_CFG_INT: {
+        int v;
+        memcpy(&v, field, sizeof v);
+        cfg_put(t, "%d", v);
+        break;
+    }
+    case ELAG_CFG_BOOL: {
+        int v;
+        memcpy(&v, field, sizeof v);
+        cfg_put(t, "%s", v ? "true" : "false");
+        break;
+    }
+    case ELAG_CFG_INT2: {
+        int v[2];
+        memcpy(v, field, sizeof v);
+        cfg_put(t, "[%d, %d]", v[0], v[1]);
+        break;
+    }
+    case ELAG_CFG_FLOAT: {
+        double v;
+        memcpy(&v, field, sizeof v);
+        elag_cfg_format_double(v, num, sizeof num);
+        cfg_put(t, "%s", num);
+        break;
+    }
+    default: cfg_put(t, "null"); break;
+    }
+}
+
+/* Every layer with its type, name and each key its kind takes, so that parsing the text
+ * again gives the same layers whatever the defaults. */
 static elag_status cfg_put_layers(cfg_text *t, const elag_config *cfg, int indent)
 {
     if (cfg->model.n_layers < 1 || cfg->model.n_layers > ELAG_MAX_LAYERS)
@@ -92,15 +130,20 @@ static elag_status cfg_put_layers(cfg_text *t, const elag_config *cfg, int inden
     cfg_put(t, "%*slayers:\n", indent, "");
     for (int i = 0; i < cfg->model.n_layers; i++) {
         const elag_layer_config *L = &cfg->model.layers[i];
-        const char *type = cfg_enum_name(elag_cfg_layer_names, (int)L->type);
-        if (!type)
+        const elag_layer_kind_def *kind = elag_layer_kind_get(L->type);
+        if (!kind)
             return elag_fail(ELAG_ERR_INPUT, "config: model.layers[%d].type holds %d", i,
                              (int)L->type);
-        cfg_put(t, "%*s- {type: %s, name: ", indent + 2, "", type);
+        cfg_put(t, "%*s- {type: %s, name: ", indent + 2, "", kind->name);
         cfg_put_string(t, L->name);
-        if (L->type == ELAG_LAYER_LINEAR)
-            cfg_put(t, ", out_features: %d, bias: %s, prunable: %s", L->out_features,
-                    L->bias ? "true" : "false", L->prunable ? "true" : "false");
+        for (int q = 0; kind->keys[q]; q++) {
+            for (size_t j = 2; j < elag_cfg_n_layer_keys; j++) {
+                const elag_cfg_key *k = &elag_cfg_layer_keys[j];
+                if (strcmp(k->path, kind->keys[q])) continue;
+                cfg_put(t, ", %s: ", k->path);
+                cfg_put_layer_value(t, k, L);
+            }
+        }
         cfg_put(t, "}\n");
     }
     return ELAG_OK;

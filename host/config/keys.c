@@ -115,15 +115,23 @@ const size_t elag_cfg_n_keys = sizeof elag_cfg_keys / sizeof elag_cfg_keys[0];
 
 #define CFG_LF(field) offsetof(elag_layer_config, field)
 
-/* Keys of one model.layers item; offsets into elag_layer_config. */
+/* Keys of one model.layers item; offsets into elag_layer_config. `type` names a kind of the
+ * layer-kind table (host/model/layers/kinds.c), which also says which of the others each
+ * kind takes. */
 const elag_cfg_key elag_cfg_layer_keys[] = {
-    {"type", ELAG_CFG_ENUM, CFG_LF(type), 0, 0, 0, 0, 0, elag_cfg_layer_names,
-     elag_cfg_layer_later},
+    {"type", ELAG_CFG_LAYER_TYPE, CFG_LF(type), 0, 0, 0, 0, 0, NULL, NULL},
     {"name", ELAG_CFG_STRING, CFG_LF(name), sizeof(((elag_layer_config *)0)->name), 0, 0, 0, 0,
      NULL, NULL},
     {"out_features", ELAG_CFG_INT, CFG_LF(out_features), 0, 1, INFINITY, 0, 0, NULL, NULL},
+    {"out_channels", ELAG_CFG_INT, CFG_LF(out_channels), 0, 1, INFINITY, 0, 0, NULL, NULL},
+    {"kernel", ELAG_CFG_INT2, CFG_LF(kernel), 0, 1, 4096, 0, 0, NULL, NULL},
+    {"stride", ELAG_CFG_INT2, CFG_LF(stride), 0, 1, 4096, 0, 0, NULL, NULL},
+    {"padding", ELAG_CFG_INT2, CFG_LF(padding), 0, 0, 4096, 0, 0, NULL, NULL},
     {"bias", ELAG_CFG_BOOL, CFG_LF(bias), 0, 0, 1, 0, 0, NULL, NULL},
     {"prunable", ELAG_CFG_BOOL, CFG_LF(prunable), 0, 0, 1, 0, 0, NULL, NULL},
+    {"momentum", ELAG_CFG_FLOAT, CFG_LF(momentum), 0, 0, 1, 0, 0, NULL, NULL},
+    {"eps", ELAG_CFG_FLOAT, CFG_LF(eps), 0, 0, 1, 1, 0, NULL, NULL},
+    {"p", ELAG_CFG_FLOAT, CFG_LF(p), 0, 0, 1, 0, 1, NULL, NULL},
 };
 
 const size_t elag_cfg_n_layer_keys = sizeof elag_cfg_layer_keys / sizeof elag_cfg_layer_keys[0];

@@ -6,10 +6,9 @@
  * error instead of "must be one of".
  */
 #include "config/config_internal.h"
+#include "model/layer.h"
 
 const char *const elag_cfg_dataset_names[] = {"fashion-mnist", "idx", "synthetic", NULL};
-const char *const elag_cfg_layer_names[] = {"linear", "relu", "flatten", NULL};
-const char *const elag_cfg_layer_later[] = {"conv2d", "maxpool", "dropout", NULL};
 const char *const elag_cfg_optimizer_names[] = {"sgd", "adamw", NULL};
 const char *const elag_cfg_lr_schedule_names[] = {"constant", "step", "cosine", NULL};
 const char *const elag_cfg_prune_method_names[] = {"none", "oneshot", "gmp", NULL};
@@ -17,8 +16,8 @@ const char *const elag_cfg_prune_method_later[] = {"iterative", "rigl", "set", N
 const char *const elag_cfg_criterion_names[] = {"magnitude", NULL};
 const char *const elag_cfg_criterion_later[] = {"random", "taylor", "snip", "movement", NULL};
 const char *const elag_cfg_scope_names[] = {"layer", "global", NULL};
-const char *const elag_cfg_preset_names[] = {"lenet-300-100", NULL};
-const char *const elag_cfg_preset_later[] = {"lenet-5", NULL};
+const char *const elag_cfg_preset_names[] = {"lenet-300-100", "lenet-5", "vgg-small", NULL};
+const char *const elag_cfg_preset_later[] = {NULL};
 
 /* names[v] when v is in range, "unknown" otherwise (a corrupted struct, not a crash). */
 static const char *cfg_name_of(const char *const *names, int v)
@@ -60,5 +59,6 @@ const char *elag_dataset_name(elag_dataset_kind k)
 
 const char *elag_layer_kind_name(elag_layer_kind k)
 {
-    return cfg_name_of(elag_cfg_layer_names, (int)k);
+    const elag_layer_kind_def *d = elag_layer_kind_get(k);
+    return d ? d->name : "unknown";
 }

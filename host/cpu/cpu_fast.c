@@ -2,9 +2,10 @@
  * The fast CPU backend ("cpu"): OpenBLAS for gemm, OpenMP for elementwise loops on
  * large arrays (small ones run serially: starting the team costs more than the
  * loop), optimizer steps fused into one pass, cross-entropy fused per row. Same
- * results as cpu_ref.c up to summation order (tests/test_backend_ops.c checks it);
+ * results as cpu_ref.c up to summation order (tests/test_ops.c checks it);
  * init_uniform, the optimizers' masking and mask_select are bit-identical to it.
- * mask_select's radix selection lives in cpu_select.c.
+ * mask_select's radix selection lives in cpu_select.c, the layer ops (im2col, pooling,
+ * batch norm, dropout, transpose) in cpu_layers.c.
  */
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_sparse.h"
@@ -18,14 +19,72 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Columns summed together by bias_grad: a block of double accumulators that stays in
- * registers / L1 while the rows stream past. */
-#define ELAG_BIAS_BLOCK 64
+/* Elements per unit of elementwise: long enough that the op's switch is paid once per
+ * vector loop, short enough to balance threads. */
+#define ELAG_EW_BLOCK 4096
 
 static elag_status fast_fill(elag_backend *b, float *x, size_t n, float v)
 {
 #pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = v;
+    return ELAG_OK;
+}
+
+/* y[lo, hi) of one elementwise op. Every case is a select on loaded values, never a
+ * branch (a branchy ReLU backward cost 7% of a training step), and each loop is marked
+ * simd: y may be a or b, the same index only, which vectorizing keeps correct. The
+ * selects are cpu-ref's expressions, so the results are bit-identical to it. */
+static void elag_ew_range(elag_ew_op op, size_t lo, size_t hi, float *y, const float *a,
+                          const float *bb, float alpha)
+{
+    switch (op) {
+    case ELAG_EW_RELU:
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float v = a[i];
+            y[i] = v > 0.0f ? v : 0.0f; /* NaN > 0 is false: NaN gives 0 */
+        }
+        break;
+    case ELAG_EW_RELU_BACKWARD:
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float g = a[i]; /* unconditional load: a select, no branch, vectorises */
+            y[i] = bb[i] > 0.0f ? g : 0.0f;
+        }
+        break;
+    case ELAG_EW_MUL:
+        /* y = m == 0 ? +0 : a*m as a bit mask on the product: written as a select, gcc
+         * moves the multiply under a branch (it may trap) and then cannot vectorize */
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float m = bb[i], prod = a[i] * m;
+            uint32_t bits;
+            memcpy(&bits, &prod, sizeof bits);
+            bits &= 0u - (uint32_t)(m != 0.0f); /* all ones where m != 0 (or NaN) */
+            memcpy(&y[i], &bits, sizeof bits);
+        }
+        break;
+    case ELAG_EW_AXPY:
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) y[i] = y[i] + alpha * a[i];
+        break;
+    case ELAG_EW_SCALE:
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) y[i] = alpha * a[i];
+        break;
+    }
+}
+
+static elag_status fast_elementwise(elag_backend *b, elag_ew_op op, size_t n, float *y,
+                                    const float *a, const float *bb, float alpha)
+{
+    ELAG_TRY(elag_cpu_check_ew(op));
+    const size_t blocks = (n + ELAG_EW_BLOCK - 1) / ELAG_EW_BLOCK;
+#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
+    for (size_t blk = 0; blk < blocks; blk++) {
+        size_t lo = blk * ELAG_EW_BLOCK, hi = lo + ELAG_EW_BLOCK < n ? lo + ELAG_EW_BLOCK : n;
+        elag_ew_range(op, lo, hi, y, a, bb, alpha);
+    }
     return ELAG_OK;
 }
 
@@ -81,52 +140,19 @@ static elag_status fast_gemm(elag_backend *b, int trans_a, int trans_b, int m, i
     return ELAG_OK;
 }
 
-static elag_status fast_bias_add(elag_backend *b, float *y, const float *bias, int rows, int cols)
+/* One row per unit, summed in double like cpu-ref (simd lanes make it a few partial sums:
+ * the order differs, the rounding barely). */
+static elag_status fast_row_sum(elag_backend *b, float *out, const float *x, int rows, int cols)
 {
-    ELAG_TRY(elag_cpu_check_dims("bias_add", rows, cols));
+    ELAG_TRY(elag_cpu_check_dims("row_sum", rows, cols));
     size_t total = (size_t)rows * (size_t)cols;
 #pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN) schedule(static)
     for (int r = 0; r < rows; r++) {
-        float *yr = y + (size_t)r * cols; /* (cols) */
-        for (int c = 0; c < cols; c++) yr[c] += bias[c];
-    }
-    return ELAG_OK;
-}
-
-static elag_status fast_bias_grad(elag_backend *b, float *db, const float *dy, int rows, int cols)
-{
-    ELAG_TRY(elag_cpu_check_dims("bias_grad", rows, cols));
-    size_t total = (size_t)rows * (size_t)cols;
-    int blocks = (cols + ELAG_BIAS_BLOCK - 1) / ELAG_BIAS_BLOCK;
-#pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN && blocks > 1)   \
-    schedule(static)
-    for (int blk = 0; blk < blocks; blk++) {
-        int c0 = blk * ELAG_BIAS_BLOCK;
-        int width = cols - c0 < ELAG_BIAS_BLOCK ? cols - c0 : ELAG_BIAS_BLOCK;
-        double acc[ELAG_BIAS_BLOCK] = {0}; /* (width) */
-        for (int r = 0; r < rows; r++) {
-            const float *dyr = dy + (size_t)r * cols + c0; /* (width) */
-            for (int c = 0; c < width; c++) acc[c] += dyr[c];
-        }
-        for (int c = 0; c < width; c++) db[c0 + c] = (float)acc[c];
-    }
-    return ELAG_OK;
-}
-
-static elag_status fast_relu_forward(elag_backend *b, float *y, const float *x, size_t n)
-{
-#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    return ELAG_OK;
-}
-
-static elag_status fast_relu_backward(elag_backend *b, float *dx, const float *dy, const float *y,
-                                      size_t n)
-{
-#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float g = dy[i]; /* unconditional load: a select, no branch, vectorises */
-        dx[i] = y[i] > 0.0f ? g : 0.0f;
+        const float *xr = x + (size_t)r * cols; /* (cols) */
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int c = 0; c < cols; c++) s += xr[c];
+        out[r] = (float)s;
     }
     return ELAG_OK;
 }
@@ -268,13 +294,6 @@ static elag_status fast_adamw_step(elag_backend *b, float *w, const float *g, fl
 
 /* ---- pruning ---- */
 
-static elag_status fast_mask_apply(elag_backend *b, float *x, const float *mask, size_t n)
-{
-#pragma omp parallel for num_threads(b->threads) if (n >= ELAG_CPU_PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = mask[i] != 0.0f ? x[i] : 0.0f;
-    return ELAG_OK;
-}
-
 static elag_status fast_score_magnitude(elag_backend *b, float *score, const float *w,
                                         const float *mask, size_t n)
 {
@@ -325,10 +344,9 @@ elag_status elag_cpu_backend_init(int threads, elag_backend **out)
     b->destroy = elag_cpu_destroy;
 
     b->gemm = fast_gemm;
-    b->bias_add = fast_bias_add;
-    b->bias_grad = fast_bias_grad;
-    b->relu_forward = fast_relu_forward;
-    b->relu_backward = fast_relu_backward;
+    b->row_sum = fast_row_sum;
+    b->elementwise = fast_elementwise;
+    b->transpose = elag_cpu_fast_transpose;
     b->xent = fast_xent;
     b->gather_rows = fast_gather_rows;
     b->gather_i32 = fast_gather_i32;
@@ -338,10 +356,17 @@ elag_status elag_cpu_backend_init(int threads, elag_backend **out)
     b->sgd_step = fast_sgd_step;
     b->adamw_step = fast_adamw_step;
 
-    b->mask_apply = fast_mask_apply;
     b->score_magnitude = fast_score_magnitude;
     b->mask_select = elag_cpu_mask_select_fast;
     b->count_nonzero = fast_count_nonzero;
+
+    b->im2col = elag_cpu_fast_im2col;
+    b->col2im = elag_cpu_fast_col2im;
+    b->pool_forward = elag_cpu_fast_pool_forward;
+    b->pool_backward = elag_cpu_fast_pool_backward;
+    b->batchnorm_forward = elag_cpu_fast_batchnorm_forward;
+    b->batchnorm_backward = elag_cpu_fast_batchnorm_backward;
+    b->dropout_forward = elag_cpu_fast_dropout_forward;
 
     b->sparse_create = elag_cpu_sparse_create;
     b->sparse_destroy = elag_cpu_sparse_destroy;

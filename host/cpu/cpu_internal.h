@@ -1,8 +1,9 @@
 /*
- * Private to host/cpu/: what the naive reference (cpu_ref.c) and the fast path
- * (cpu_fast.c, cpu_select.c) share. Only plumbing lives here (host memory, argument
- * checks, the order on scores); the maths of each op is written separately in
- * each backend so that the fast path can be tested against the reference.
+ * Private to host/cpu/: what the naive reference (cpu_ref.c, cpu_ref_layers.c) and the
+ * fast path (cpu_fast.c, cpu_select.c, cpu_layers.c) share. Only plumbing lives here
+ * (host memory, argument checks, the order on scores, the layer ops' entry points); the
+ * maths of each op is written separately in each backend so that the fast path can be
+ * tested against the reference.
  */
 #ifndef ELAG_CPU_CPU_INTERNAL_H
 #define ELAG_CPU_CPU_INTERNAL_H
@@ -42,6 +43,74 @@ elag_status elag_cpu_check_gemm(int trans_a, int trans_b, int m, int n, int k, i
                                 int ldc);
 elag_status elag_cpu_check_xent(const int32_t *labels, int rows, int cols);
 elag_status elag_cpu_check_dims(const char *op, int rows, int cols);
+/* An op outside elag_ew_op: ELAG_ERR_INTERNAL. */
+elag_status elag_cpu_check_ew(elag_ew_op op);
+
+/* Checks of the layer ops (cpu_ref_layers.c), one per op family so both backends refuse
+ * exactly the same calls. A geometry must be valid and resolved (oh, ow as
+ * elag_window_resolve gives them): a wrong one would read or write out of bounds. */
+elag_status elag_cpu_check_window(const char *op, const elag_window *g);
+/* im2col / col2im: C, N, n0, nb >= 0, n0 + nb <= N, and the geometry. */
+elag_status elag_cpu_check_im2col(const char *op, int C, int N, int n0, int nb,
+                                  const elag_window *g);
+/* pool_*: a known mode, planes >= 0, argmax present for max pooling, and the geometry. */
+elag_status elag_cpu_check_pool(const char *op, elag_pool_mode mode, const int32_t *argmax,
+                                int planes, const elag_window *g);
+elag_status elag_cpu_check_transpose(int batch, int rows, int cols, int inner);
+/* p in [0, 1) (NaN refused). */
+elag_status elag_cpu_check_dropout(float p);
+
+/* The layer ops of cpu-ref (cpu_ref_layers.c): the specification. */
+elag_status elag_cpu_ref_transpose(elag_backend *b, float *dst, const float *src, int batch,
+                                   int rows, int cols, int inner);
+elag_status elag_cpu_ref_im2col(elag_backend *b, float *col, const float *x, int C, int N, int n0,
+                                int nb, const elag_window *g);
+elag_status elag_cpu_ref_col2im(elag_backend *b, float *dx, const float *col, int C, int N,
+                                int n0, int nb, const elag_window *g);
+elag_status elag_cpu_ref_pool_forward(elag_backend *b, elag_pool_mode mode, float *y,
+                                      int32_t *argmax, const float *x, int planes,
+                                      const elag_window *g);
+elag_status elag_cpu_ref_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx,
+                                       const float *dy, const int32_t *argmax, int planes,
+                                       const elag_window *g);
+elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int training, float *y,
+                                           const float *x, int C, int L, const float *gamma,
+                                           const float *beta, float *run_mean, float *run_var,
+                                           float momentum, float eps, float *save_mean,
+                                           float *save_invstd);
+elag_status elag_cpu_ref_batchnorm_backward(elag_backend *b, float *dx, float *dgamma,
+                                            float *dbeta, const float *dy, const float *x, int C,
+                                            int L, const float *gamma, const float *save_mean,
+                                            const float *save_invstd);
+elag_status elag_cpu_ref_dropout_forward(elag_backend *b, float *y, float *keep, const float *x,
+                                         size_t n, float p, uint64_t seed, uint64_t stream,
+                                         uint64_t offset);
+
+/* The same ops on the fast backend (cpu_layers.c). */
+elag_status elag_cpu_fast_transpose(elag_backend *b, float *dst, const float *src, int batch,
+                                    int rows, int cols, int inner);
+elag_status elag_cpu_fast_im2col(elag_backend *b, float *col, const float *x, int C, int N,
+                                 int n0, int nb, const elag_window *g);
+elag_status elag_cpu_fast_col2im(elag_backend *b, float *dx, const float *col, int C, int N,
+                                 int n0, int nb, const elag_window *g);
+elag_status elag_cpu_fast_pool_forward(elag_backend *b, elag_pool_mode mode, float *y,
+                                       int32_t *argmax, const float *x, int planes,
+                                       const elag_window *g);
+elag_status elag_cpu_fast_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx,
+                                        const float *dy, const int32_t *argmax, int planes,
+                                        const elag_window *g);
+elag_status elag_cpu_fast_batchnorm_forward(elag_backend *b, int training, float *y,
+                                            const float *x, int C, int L, const float *gamma,
+                                            const float *beta, float *run_mean, float *run_var,
+                                            float momentum, float eps, float *save_mean,
+                                            float *save_invstd);
+elag_status elag_cpu_fast_batchnorm_backward(elag_backend *b, float *dx, float *dgamma,
+                                             float *dbeta, const float *dy, const float *x, int C,
+                                             int L, const float *gamma, const float *save_mean,
+                                             const float *save_invstd);
+elag_status elag_cpu_fast_dropout_forward(elag_backend *b, float *y, float *keep, const float *x,
+                                          size_t n, float p, uint64_t seed, uint64_t stream,
+                                          uint64_t offset);
 
 /* The order mask_select ranks scores by, as an unsigned key: key(a) < key(b) exactly when
  * a < b as floats, -0 and +0 are one value, and every NaN ranks above +inf (so a NaN

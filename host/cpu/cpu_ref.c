@@ -1,9 +1,10 @@
 /*
  * The naive CPU reference ("cpu-ref"): the specification of every backend op.
  * Plain single-threaded loops that read like the maths in backend.h, sums in double
- * where the order of a long sum matters (gemm, bias_grad, xent). The fast CPU path
+ * where the order of a long sum matters (gemm, row_sum, xent). The fast CPU path
  * and the CUDA backend are tested against this file; keep it obvious, not fast.
- * The host memory ops shared by both CPU backends live here too.
+ * The layer ops (im2col, pooling, batch norm, dropout, transpose) are in
+ * cpu_ref_layers.c. The host memory ops shared by both CPU backends live here too.
  */
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_sparse.h"
@@ -99,9 +100,23 @@ elag_status elag_cpu_check_dims(const char *op, int rows, int cols)
     return ELAG_OK;
 }
 
+elag_status elag_cpu_check_ew(elag_ew_op op)
+{
+    switch (op) {
+    case ELAG_EW_RELU:
+    case ELAG_EW_RELU_BACKWARD:
+    case ELAG_EW_MUL:
+    case ELAG_EW_AXPY:
+    case ELAG_EW_SCALE: return ELAG_OK;
+    }
+    return elag_fail(ELAG_ERR_INTERNAL, "elementwise: unknown op %d", (int)op);
+}
+
 elag_status elag_cpu_check_xent(const int32_t *labels, int rows, int cols)
 {
     ELAG_TRY(elag_cpu_check_dims("xent", rows, cols));
+    if (rows > 0 && cols == 0) /* a caller's bug, as on every backend; not a bad label */
+        return elag_fail(ELAG_ERR_INTERNAL, "xent: %d rows of 0 classes", rows);
     for (int r = 0; r < rows; r++)
         if (labels[r] < 0 || labels[r] >= cols)
             return elag_fail(ELAG_ERR_INPUT, "xent: label %d of row %d is outside [0, %d)",
@@ -115,6 +130,25 @@ static elag_status ref_fill(elag_backend *b, float *x, size_t n, float v)
 {
     (void)b;
     for (size_t i = 0; i < n; i++) x[i] = v;
+    return ELAG_OK;
+}
+
+static elag_status ref_elementwise(elag_backend *b, elag_ew_op op, size_t n, float *y,
+                                   const float *a, const float *bb, float alpha)
+{
+    (void)b;
+    ELAG_TRY(elag_cpu_check_ew(op));
+    for (size_t i = 0; i < n; i++) {
+        switch (op) {
+        case ELAG_EW_RELU: y[i] = a[i] > 0.0f ? a[i] : 0.0f; break; /* NaN > 0 is false */
+        case ELAG_EW_RELU_BACKWARD: y[i] = bb[i] > 0.0f ? a[i] : 0.0f; break;
+        /* a select, not a product: 0 * inf or 0 * NaN would not give the +0 a pruned or
+         * dropped entry must be */
+        case ELAG_EW_MUL: y[i] = bb[i] == 0.0f ? 0.0f : a[i] * bb[i]; break;
+        case ELAG_EW_AXPY: y[i] = y[i] + alpha * a[i]; break;
+        case ELAG_EW_SCALE: y[i] = alpha * a[i]; break;
+        }
+    }
     return ELAG_OK;
 }
 
@@ -142,39 +176,15 @@ static elag_status ref_gemm(elag_backend *b, int trans_a, int trans_b, int m, in
     return ELAG_OK;
 }
 
-static elag_status ref_bias_add(elag_backend *b, float *y, const float *bias, int rows, int cols)
+static elag_status ref_row_sum(elag_backend *b, float *out, const float *x, int rows, int cols)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dims("bias_add", rows, cols));
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) y[(size_t)r * cols + c] += bias[c];
-    return ELAG_OK;
-}
-
-static elag_status ref_bias_grad(elag_backend *b, float *db, const float *dy, int rows, int cols)
-{
-    (void)b;
-    ELAG_TRY(elag_cpu_check_dims("bias_grad", rows, cols));
-    for (int c = 0; c < cols; c++) {
+    ELAG_TRY(elag_cpu_check_dims("row_sum", rows, cols));
+    for (int r = 0; r < rows; r++) {
         double s = 0.0;
-        for (int r = 0; r < rows; r++) s += dy[(size_t)r * cols + c];
-        db[c] = (float)s;
+        for (int c = 0; c < cols; c++) s += x[(size_t)r * cols + c];
+        out[r] = (float)s;
     }
-    return ELAG_OK;
-}
-
-static elag_status ref_relu_forward(elag_backend *b, float *y, const float *x, size_t n)
-{
-    (void)b;
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    return ELAG_OK;
-}
-
-static elag_status ref_relu_backward(elag_backend *b, float *dx, const float *dy, const float *y,
-                                     size_t n)
-{
-    (void)b;
-    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     return ELAG_OK;
 }
 
@@ -276,16 +286,6 @@ static elag_status ref_adamw_step(elag_backend *b, float *w, const float *g, flo
 
 /* ---- pruning ---- */
 
-/* mask is 0 or 1; a select rather than a product so a pruned entry is +0 even when x
- * was negative or not finite. */
-static elag_status ref_mask_apply(elag_backend *b, float *x, const float *mask, size_t n)
-{
-    (void)b;
-    for (size_t i = 0; i < n; i++)
-        if (mask[i] == 0.0f) x[i] = 0.0f;
-    return ELAG_OK;
-}
-
 static elag_status ref_score_magnitude(elag_backend *b, float *score, const float *w,
                                        const float *mask, size_t n)
 {
@@ -360,10 +360,9 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
     b->destroy = elag_cpu_destroy;
 
     b->gemm = ref_gemm;
-    b->bias_add = ref_bias_add;
-    b->bias_grad = ref_bias_grad;
-    b->relu_forward = ref_relu_forward;
-    b->relu_backward = ref_relu_backward;
+    b->row_sum = ref_row_sum;
+    b->elementwise = ref_elementwise;
+    b->transpose = elag_cpu_ref_transpose;
     b->xent = ref_xent;
     b->gather_rows = ref_gather_rows;
     b->gather_i32 = ref_gather_i32;
@@ -373,10 +372,17 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
     b->sgd_step = ref_sgd_step;
     b->adamw_step = ref_adamw_step;
 
-    b->mask_apply = ref_mask_apply;
     b->score_magnitude = ref_score_magnitude;
     b->mask_select = ref_mask_select;
     b->count_nonzero = ref_count_nonzero;
+
+    b->im2col = elag_cpu_ref_im2col;
+    b->col2im = elag_cpu_ref_col2im;
+    b->pool_forward = elag_cpu_ref_pool_forward;
+    b->pool_backward = elag_cpu_ref_pool_backward;
+    b->batchnorm_forward = elag_cpu_ref_batchnorm_forward;
+    b->batchnorm_backward = elag_cpu_ref_batchnorm_backward;
+    b->dropout_forward = elag_cpu_ref_dropout_forward;
 
     b->sparse_create = elag_cpu_sparse_create;
     b->sparse_destroy = elag_cpu_sparse_destroy;

@@ -293,7 +293,7 @@ elag_status elag_cpu_fast_bias_relu_rows(elag_backend *b, float *y, const float 
                                          int n, int relu)
 {
     if (rows < 0 || n < 0)
-        return elag_fail(ELAG_ERR_USAGE, "bias_relu_rows: bad shape %d x %d", rows, n);
+        return elag_fail(ELAG_ERR_INTERNAL, "bias_relu_rows: bad shape %d x %d", rows, n);
     if (!bias && !relu) return ELAG_OK;
     const double total = (double)rows * n;
 #pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN) schedule(static)

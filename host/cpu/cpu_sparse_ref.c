@@ -120,12 +120,12 @@ elag_status elag_cpu_sparse_create(elag_backend *b, const elag_sparse_host *a,
 elag_status elag_cpu_check_sparse_mm(const elag_sparse_dev *a, const float *x, int n,
                                      const float *y)
 {
-    if (!a) return elag_fail(ELAG_ERR_USAGE, "sparse_mm: no matrix");
+    if (!a) return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: no matrix");
     if (n < 0 || n > a->max_n)
-        return elag_fail(ELAG_ERR_USAGE, "sparse_mm: n = %d outside [0, max_n = %d]", n,
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: n = %d outside [0, max_n = %d]", n,
                          a->max_n);
     if (n > 0 && (!y || (!x && a->cols > 0)))
-        return elag_fail(ELAG_ERR_USAGE, "sparse_mm: NULL operand");
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: NULL operand");
     return ELAG_OK;
 }
 
@@ -175,7 +175,7 @@ elag_status elag_cpu_ref_bias_relu_rows(elag_backend *b, float *y, const float *
 {
     (void)b;
     if (rows < 0 || n < 0)
-        return elag_fail(ELAG_ERR_USAGE, "bias_relu_rows: bad shape %d x %d", rows, n);
+        return elag_fail(ELAG_ERR_INTERNAL, "bias_relu_rows: bad shape %d x %d", rows, n);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < n; c++) {
             float v = y[(size_t)r * n + c];

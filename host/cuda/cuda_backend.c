@@ -1,9 +1,9 @@
 /*
  * The CUDA backend's lifecycle: counting devices, opening one (stream, cuBLAS and
  * cuSPARSE handles, workspace, memory pool) and closing it. The ops live in
- * cuda_memory.c, cuda_blas.c and cuda_ops.c (which calls kernels/). On a machine without
- * a GPU or driver the runtime reports an error from cudaGetDeviceCount; that is simply
- * zero devices, and the CPU backends carry on.
+ * cuda_memory.c, cuda_blas.c, cuda_ops.c and cuda_layers.c (the last two call kernels/).
+ * On a machine without a GPU or driver the runtime reports an error from
+ * cudaGetDeviceCount; that is simply zero devices, and the CPU backends carry on.
  */
 #include "cuda/cuda_backend.h"
 
@@ -144,6 +144,7 @@ elag_status elag_cuda_backend_init(int device_index, elag_backend **out)
     elag_cuda_install_memory_ops(b);
     elag_cuda_install_blas_ops(b);
     elag_cuda_install_kernel_ops(b);
+    elag_cuda_install_layer_ops(b);
     elag_cuda_install_sparse_ops(b);
     *out = b;
     return ELAG_OK;

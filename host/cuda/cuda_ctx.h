@@ -39,10 +39,15 @@ void elag_cuda_dev_free(elag_cuda_ctx *ctx, void *p);
 /* *out = ctx->scratch, grown to at least `bytes` first (contents not kept). */
 elag_status elag_cuda_scratch(elag_cuda_ctx *ctx, size_t bytes, void **out);
 
+/* Shape errors are a caller's bug: ELAG_ERR_INTERNAL "<op>: negative size rows=.. cols=..",
+ * the CPU backends' check and message (cuda_ops.c). */
+elag_status elag_cuda_check_dims(const char *op, int rows, int cols);
+
 /* Fill the table entries of each file. */
 void elag_cuda_install_memory_ops(elag_backend *b); /* cuda_memory.c: alloc .. sync */
 void elag_cuda_install_blas_ops(elag_backend *b);   /* cuda_blas.c: gemm */
 void elag_cuda_install_kernel_ops(elag_backend *b); /* cuda_ops.c: kernels/ launchers */
+void elag_cuda_install_layer_ops(elag_backend *b);  /* cuda_layers.c: conv, pool, norm, dropout */
 void elag_cuda_install_sparse_ops(elag_backend *b); /* cuda_sparse.c: cuSPARSE SpMM, epilogue */
 
 /* Math mode of the cuBLAS handle for ctx->tf32 (cuda_blas.c). */

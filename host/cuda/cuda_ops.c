@@ -8,9 +8,9 @@
 #include "elag_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
 
-/* Shape errors are a caller's bug: ELAG_ERR_INTERNAL, as in the reference. */
-static elag_status check_dims(const char *op, int rows, int cols)
+elag_status elag_cuda_check_dims(const char *op, int rows, int cols)
 {
     if (rows < 0 || cols < 0)
         return elag_fail(ELAG_ERR_INTERNAL, "%s: negative size rows=%d cols=%d", op, rows, cols);
@@ -25,38 +25,44 @@ static elag_status cuda_fill(elag_backend *b, float *x, size_t n, float v)
     return ELAG_OK;
 }
 
-static elag_status cuda_bias_add(elag_backend *b, float *y, const float *bias, int rows, int cols)
+static elag_status cuda_row_sum(elag_backend *b, float *out, const float *x, int rows, int cols)
 {
     elag_cuda_ctx *ctx;
-    ELAG_TRY(check_dims("bias_add", rows, cols));
+    ELAG_TRY(elag_cuda_check_dims("row_sum", rows, cols));
     ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_bias_add(y, bias, rows, cols, ctx->stream));
+    ELAG_CUDA_CHECK(elag_cuda_row_sum(out, x, rows, cols, ctx->stream));
     return ELAG_OK;
 }
 
-static elag_status cuda_bias_grad(elag_backend *b, float *db, const float *dy, int rows, int cols)
+static elag_status cuda_elementwise(elag_backend *b, elag_ew_op op, size_t n, float *y,
+                                    const float *a, const float *bb, float alpha)
 {
     elag_cuda_ctx *ctx;
-    ELAG_TRY(check_dims("bias_grad", rows, cols));
+    if ((int)op < (int)ELAG_EW_RELU || (int)op > (int)ELAG_EW_SCALE)
+        return elag_fail(ELAG_ERR_INTERNAL, "elementwise: unknown op %d", (int)op);
+    /* A missing operand would be a device fault that poisons the context: refuse it here. */
+    int needs_b = op == ELAG_EW_RELU_BACKWARD || op == ELAG_EW_MUL;
+    if (n > 0 && (y == NULL || a == NULL || (needs_b && bb == NULL)))
+        return elag_fail(ELAG_ERR_INTERNAL, "elementwise: op %d is missing an operand", (int)op);
     ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_bias_grad(db, dy, rows, cols, ctx->stream));
+    ELAG_CUDA_CHECK(elag_cuda_elementwise(op, n, y, a, bb, alpha, ctx->stream));
     return ELAG_OK;
 }
 
-static elag_status cuda_relu_forward(elag_backend *b, float *y, const float *x, size_t n)
+static elag_status cuda_transpose(elag_backend *b, float *dst, const float *src, int batch,
+                                  int rows, int cols, int inner)
 {
     elag_cuda_ctx *ctx;
+    if (batch < 0 || rows < 0 || cols < 0 || inner < 0)
+        return elag_fail(ELAG_ERR_INTERNAL,
+                         "transpose: negative size batch=%d rows=%d cols=%d inner=%d", batch,
+                         rows, cols, inner);
+    size_t bytes = (size_t)batch * (size_t)rows * (size_t)cols * (size_t)inner * sizeof(float);
+    uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+    if (bytes > 0 && d < s + bytes && s < d + bytes)
+        return elag_fail(ELAG_ERR_INTERNAL, "transpose: dst and src overlap");
     ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_relu_forward(y, x, n, ctx->stream));
-    return ELAG_OK;
-}
-
-static elag_status cuda_relu_backward(elag_backend *b, float *dx, const float *dy, const float *y,
-                                      size_t n)
-{
-    elag_cuda_ctx *ctx;
-    ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_relu_backward(dx, dy, y, n, ctx->stream));
+    ELAG_CUDA_CHECK(elag_cuda_transpose(dst, src, batch, rows, cols, inner, ctx->stream));
     return ELAG_OK;
 }
 
@@ -66,7 +72,7 @@ static elag_status cuda_xent(elag_backend *b, const float *logits, const int32_t
                              int rows, int cols, float *dlogits, float *stats)
 {
     elag_cuda_ctx *ctx;
-    ELAG_TRY(check_dims("xent", rows, cols));
+    ELAG_TRY(elag_cuda_check_dims("xent", rows, cols));
     if (rows > 0 && cols == 0)
         return elag_fail(ELAG_ERR_INTERNAL, "xent: %d rows with no classes", rows);
     ELAG_TRY(elag_cuda_enter(b, &ctx));
@@ -78,7 +84,7 @@ static elag_status cuda_gather_rows(elag_backend *b, float *dst, const float *sr
                                     const int32_t *idx, int rows, int cols)
 {
     elag_cuda_ctx *ctx;
-    ELAG_TRY(check_dims("gather_rows", rows, cols));
+    ELAG_TRY(elag_cuda_check_dims("gather_rows", rows, cols));
     ELAG_TRY(elag_cuda_enter(b, &ctx));
     ELAG_CUDA_CHECK(elag_cuda_gather_rows(dst, src, idx, rows, cols, ctx->stream));
     return ELAG_OK;
@@ -88,7 +94,7 @@ static elag_status cuda_gather_i32(elag_backend *b, int32_t *dst, const int32_t 
                                    const int32_t *idx, int rows)
 {
     elag_cuda_ctx *ctx;
-    ELAG_TRY(check_dims("gather_i32", rows, 1));
+    ELAG_TRY(elag_cuda_check_dims("gather_i32", rows, 1));
     ELAG_TRY(elag_cuda_enter(b, &ctx));
     ELAG_CUDA_CHECK(elag_cuda_gather_i32(dst, src, idx, rows, ctx->stream));
     return ELAG_OK;
@@ -136,14 +142,6 @@ static elag_status cuda_adamw_step(elag_backend *b, float *w, const float *g, fl
     return ELAG_OK;
 }
 
-static elag_status cuda_mask_apply(elag_backend *b, float *x, const float *mask, size_t n)
-{
-    elag_cuda_ctx *ctx;
-    ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_mask_apply(x, mask, n, ctx->stream));
-    return ELAG_OK;
-}
-
 static elag_status cuda_score_magnitude(elag_backend *b, float *score, const float *w,
                                         const float *mask, size_t n)
 {
@@ -187,17 +185,15 @@ static elag_status cuda_count_nonzero(elag_backend *b, const float *x, size_t n,
 void elag_cuda_install_kernel_ops(elag_backend *b)
 {
     b->fill = cuda_fill;
-    b->bias_add = cuda_bias_add;
-    b->bias_grad = cuda_bias_grad;
-    b->relu_forward = cuda_relu_forward;
-    b->relu_backward = cuda_relu_backward;
+    b->row_sum = cuda_row_sum;
+    b->elementwise = cuda_elementwise;
+    b->transpose = cuda_transpose;
     b->xent = cuda_xent;
     b->gather_rows = cuda_gather_rows;
     b->gather_i32 = cuda_gather_i32;
     b->init_uniform = cuda_init_uniform;
     b->sgd_step = cuda_sgd_step;
     b->adamw_step = cuda_adamw_step;
-    b->mask_apply = cuda_mask_apply;
     b->score_magnitude = cuda_score_magnitude;
     b->mask_select = cuda_mask_select;
     b->count_nonzero = cuda_count_nonzero;

@@ -1,5 +1,5 @@
 /*
- * Mask updates: score every prunable weight (magnitude), select the entries to prune
+ * Mask updates: score every prunable weight (a criterion of criterion.h), select the entries to prune
  * for a target sparsity in layer or global scope, and apply the masks to weights and
  * optimizer state so pruned weights are exactly zero. With layer scope a tensor of n
  * weights at sparsity s gets exactly llround(s * n) zeros; with global scope the
@@ -11,8 +11,9 @@
 
 #include "model/model.h"
 
-/* Recomputes m->masks for `sparsity` and applies them. */
-elag_status elag_mask_update(elag_model *m, elag_prune_scope scope, double sparsity);
+/* Recomputes m->masks for `sparsity` from the criterion's scores and applies them. */
+elag_status elag_mask_update(elag_model *m, elag_prune_criterion criterion,
+                             elag_prune_scope scope, double sparsity);
 
 /* Applies m->masks to the prunable weights and their optimizer state. */
 elag_status elag_mask_apply_all(elag_model *m);

@@ -1,29 +1,37 @@
 /*
- * Exports: a pruned model as a self-contained safetensors file that runs without its
- * checkpoint. Per linear layer, in the format chosen for it:
- *   dense  `<layer>.weight` F32 (out, in)
- *   csr    `<layer>.weight.indptr` I32 (out+1), `.indices` I32 (nnz), `.values` F32 (nnz)
- *          (scipy.sparse.csr_matrix((values, indices, indptr), shape))
- *   bell   `<layer>.weight.bell_col_ind` I32 (block_rows, ell_cols),
- *          `<layer>.weight.bell_values` F32 (block_rows*B, ell_cols*B) (sparse.h)
- * and `<layer>.bias` F32 (out). Metadata: format "elag-export-1", per weight
- * `<layer>.weight.format` ("dense" | "csr" | "bell"), `<layer>.weight.shape`
- * ("[out, in]"), `<layer>.weight.block` (bell) and `<layer>.weight.nnz` (nonzeros);
- * "graph": a JSON list of every layer in order, {name, type, in, out, bias, prunable,
- * format} (format null for relu / flatten); "input_dim", "classes", and "config", the
- * checkpoint's resolved YAML (so infer evaluates on the same test set). Reading
- * validates every name, dtype and shape against the metadata and every sparse array
- * (elag_sparse_validate); a corrupt or inconsistent file is ELAG_ERR_INPUT naming the
- * file and the tensor or key.
+ * Exports: a trained model as a self-contained safetensors file for inference, with every
+ * layer's weight in the format chosen for it. The graph is the inference graph: batch norm
+ * right after a conv2d or linear layer is folded into it (W' = W * s, b' = (b - mean) * s +
+ * beta with s = gamma / sqrt(var + eps), so pruned weights stay zero), dropout (the
+ * identity in evaluation) is left out, and every other layer is kept with its tensors.
+ * Tensors, in the parameter-registry order of that graph:
+ *   a layer's weight `<layer>.weight` in one of
+ *     dense  `<layer>.weight` F32 in its own shape ((out, in) or (out, C, kh, kw))
+ *     csr    `.indptr` I32 (out+1), `.indices` I32 (nnz), `.values` F32 (nnz) of the weight
+ *            as a matrix (out, in) or (out, C*kh*kw)
+ *            (scipy.sparse.csr_matrix((values, indices, indptr), shape=(out, rest)))
+ *     bell   `.bell_col_ind` I32 (block_rows, ell_cols), `.bell_values` F32
+ *            (block_rows*B, ell_cols*B) (sparse.h)
+ *   every other tensor (biases, unfolded batch norms) dense F32 under its registry name.
+ * Metadata: format "elag-export-2"; per weight `<layer>.weight.format` ("dense" | "csr" |
+ * "bell"), `.shape` (the tensor's own shape, "[out, C, kh, kw]"), `.block` (bell), `.nnz`;
+ * "config" (the resolved config, whose model.layers is the inference graph: it is what the
+ * reader builds); "graph" (a JSON list of the layers with their in/out shapes and weight
+ * formats, for readers without a YAML parser; it must be what the config implies);
+ * "input_dim", "input_shape" ("[C, H, W]") and "classes". Reading validates everything
+ * and refuses a tensor no layer claims; a corrupt or inconsistent file is ELAG_ERR_INPUT
+ * naming the file and the tensor or key.
  */
 #ifndef ELAG_SPARSE_EXPORT_H
 #define ELAG_SPARSE_EXPORT_H
 
 #include "backend/backend.h"
 #include "config/config.h"
+#include "model/layer.h"
+#include "model/model.h"
 #include "sparse/sparse.h"
 
-#define ELAG_EXPORT_FORMAT "elag-export-1"
+#define ELAG_EXPORT_FORMAT "elag-export-2"
 /* Batch at which `--format auto` times each layer. */
 #define ELAG_EXPORT_AUTO_BATCH 256
 
@@ -37,40 +45,51 @@ typedef struct elag_export_spec {
 /* Parses "dense", "csr", "bell", "bell:B" (B in 1..1024) or "auto"; ELAG_ERR_USAGE else. */
 elag_status elag_export_parse_spec(const char *text, elag_export_spec *out);
 
-typedef struct elag_export_layer {
-    char name[ELAG_NAME_LEN];
-    elag_layer_kind type;
-    int in, out;               /* features in and out */
-    int has_bias, prunable;
-    elag_sparse_host w;        /* linear: weight (out, in) in its format, host */
-    float *bias;               /* (out) host, NULL without a bias */
-} elag_export_layer;
+/* One tensor of the export. A layer's weight is held as a matrix in any format; every
+ * other tensor dense. */
+typedef struct elag_export_tensor {
+    char name[ELAG_PARAM_NAME_LEN];
+    int layer;                 /* index in the graph */
+    int ndim;
+    int64_t shape[4];          /* its own shape */
+    int is_weight;             /* the weight of a conv2d or linear layer */
+    int prunable;
+    int columns_per_sample;    /* weight: product columns per sample (oh*ow; 1 for linear) */
+    int relu;                  /* weight: a ReLU follows in the layer's epilogue */
+    elag_sparse_host w;        /* is_weight: (shape[0], count / shape[0]) in its format */
+    float *data;               /* otherwise: (count) dense, host */
+} elag_export_tensor;
 
 typedef struct elag_export {
-    int n_layers;
-    elag_export_layer layers[ELAG_MAX_LAYERS];
+    elag_config cfg;           /* the inference graph (model.layers) and its data section */
+    char *config_yaml;         /* its YAML (malloc'd) */
+    elag_fshape input;         /* per-sample input shape */
     int input_dim, classes;
-    char *config_yaml;         /* the checkpoint's resolved config (malloc'd), or NULL */
+    int n_tensors;
+    elag_export_tensor t[ELAG_MAX_PARAMS];
 } elag_export;
 
-/* Reads a checkpoint's layers: every linear weight as dense (out, in) with its mask
- * applied (pruned entries exactly 0), biases, the graph and the config. */
+/* Reads a checkpoint into the inference graph: weights dense with their masks applied
+ * (pruned entries exactly 0), batch norms folded, dropout left out. */
 elag_status elag_export_from_checkpoint(const char *ckpt_path, elag_export *out);
 
-/* Converts linear layer i's weight to `format` (from whatever it is now). */
+/* Converts weight tensor i to `format` (from whatever it is now); other tensors: no-op. */
 elag_status elag_export_convert(elag_export *e, int i, elag_sparse_format format, int block);
 
-/* Timings of one linear layer's product (out, in) x (in, batch) for `auto` (ms, median;
- * negative when the candidate was skipped). */
+/* Converts every weight to `format`. */
+elag_status elag_export_convert_all(elag_export *e, elag_sparse_format format, int block);
+
+/* Timings of one weight's product (out, in) x (in, batch * columns_per_sample) for `auto`
+ * (ms, median; negative when the candidate was skipped). */
 typedef struct elag_export_timing {
     double dense_ms, csr_ms, bell16_ms, bell32_ms;
     elag_sparse_format chosen;
     int block;
 } elag_export_timing;
 
-/* `--format auto`: times every linear layer (dense gemm + bias/ReLU vs sparse_mm per
- * candidate format) on `be` at `batch` columns and converts each layer to its fastest
- * format. timings has one entry per layer (only linear entries are filled). */
+/* `--format auto`: times every weight's product (dense gemm + bias/ReLU vs sparse_mm per
+ * candidate format) on `be` at `batch` samples and converts each to its fastest format.
+ * timings has one entry per tensor (only weights are filled). */
 elag_status elag_export_choose_auto(elag_export *e, elag_backend *be, int batch,
                                     elag_export_timing *timings);
 
@@ -82,12 +101,23 @@ elag_status elag_export_load(const char *path, elag_export *out);
 
 void elag_export_free(elag_export *e); /* NULL safe; zeroes *e */
 
-/* Census over the prunable linear weights: entries, nonzeros, and sparsity (zeros /
- * entries, 0 when there are none). Counts values != 0 in every format. */
+/* Census over the prunable weights: entries, nonzeros, and sparsity (zeros / entries, 0
+ * when there are none). Counts values != 0 in every format. */
 void elag_export_sparsity(const elag_export *e, int64_t *params, int64_t *nonzero,
                           double *sparsity);
 
-/* "csr", "dense", "bell:16" for a layer (buf of at least 16 bytes). */
-const char *elag_export_layer_format(const elag_export_layer *l, char *buf, size_t len);
+/* "csr", "dense", "bell:16" for a weight tensor (buf of at least 16 bytes). */
+const char *elag_export_tensor_format(const elag_export_tensor *t, char *buf, size_t len);
+
+/* The weights' formats in graph order, comma-separated ("csr,csr,dense"). */
+void elag_export_formats(const elag_export *e, char *buf, size_t len);
+
+/* Shared by export.c and export_read.c. */
+/* Fills e->t from an inference model whose tensors are in host memory. */
+elag_status elag_export_take_tensors(elag_export *e, const elag_model *im);
+/* The "graph" metadata for e built as `im` (malloc'd JSON text, NULL when out of memory). */
+char *elag_export_graph_json(const elag_export *e, const elag_model *im);
+/* "[a, b, c]" */
+void elag_export_shape_text(const int64_t *shape, int ndim, char *buf, size_t len);
 
 #endif /* ELAG_SPARSE_EXPORT_H */

@@ -1,5 +1,5 @@
 /*
- * `elag export --format auto`: every linear layer's product (out, in) x (in, batch) is
+ * `elag export --format auto`: every weight's product (out, in) x (in, batch * oh * ow) is
  * timed on the target backend in each candidate format (dense gemm + bias/ReLU
  * epilogue, CSR and Blocked-ELL with B = 16 and 32 through sparse_mm with the epilogue
  * fused), exactly as inference will run it, and the fastest is kept. Blocked-ELL
@@ -11,6 +11,8 @@
 
 #include "core/check.h"
 #include "sparse/infer.h"
+
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,44 +29,81 @@ static double now_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Median milliseconds of one layer product in the format of `w`. */
-static elag_status time_candidate(elag_backend *be, const elag_export_layer *l,
-                                  const elag_sparse_host *w, int relu, const float *x, int n,
-                                  float *y, double *ms)
+/* One candidate on the device: the weight dense or prepared sparse, its bias. */
+typedef struct candidate {
+    const elag_export_tensor *t;
+    elag_sparse_dev *sp;       /* sparse formats */
+    float *w;                  /* dense: device (rows, cols) */
+    const float *bias;         /* device (rows) or NULL */
+} candidate;
+
+static elag_status run_candidate(elag_backend *be, const candidate *c, const float *x, int n,
+                                 float *y)
 {
-    elag_export_layer tmp = *l; /* shallow: borrows w and bias, frees nothing */
-    tmp.w = *w;
-    elag_net_layer nl;
-    ELAG_TRY(elag_net_layer_init(be, &tmp, n, 0, &nl));
-    nl.relu = relu;
-    double t[AUTO_MAX_REPEAT];
+    const elag_export_tensor *t = c->t;
+    if (c->sp) return be->sparse_mm(be, c->sp, x, n, c->bias, t->relu, y);
+    ELAG_TRY(be->gemm(be, 0, 0, t->w.rows, n, t->w.cols, 1.0f, c->w, t->w.cols, x, n, 0.0f, y, n));
+    return elag_layer_epilogue(be, y, c->bias, t->w.rows, n, t->relu);
+}
+
+/* Median milliseconds of weight t's product in the format of `w` over n columns. */
+static elag_status time_candidate(elag_backend *be, const elag_export_tensor *t,
+                                  const elag_sparse_host *w, const float *bias, const float *x,
+                                  int n, float *y, double *ms)
+{
+    candidate c = {.t = t, .bias = bias};
+    size_t count = (size_t)w->rows * w->cols;
+    elag_status st = ELAG_OK;
+    if (w->format == ELAG_SPARSE_FORMAT_DENSE) {
+        st = be->alloc(be, (count ? count : 1) * sizeof(float), (void **)&c.w);
+        if (st == ELAG_OK) st = be->to_device(be, c.w, w->dense, count * sizeof(float));
+    } else {
+        elag_sparse_opts opts = {.max_n = n, .alg = 0};
+        st = be->sparse_create(be, w, &opts, &c.sp);
+    }
+    double t_ms[AUTO_MAX_REPEAT];
     int reps = 0;
-    elag_status st = elag_net_layer_forward(be, &nl, x, n, y); /* warm-up */
+    if (st == ELAG_OK) st = run_candidate(be, &c, x, n, y); /* warm-up */
     if (st == ELAG_OK) st = be->sync(be);
     double start = now_seconds();
     while (st == ELAG_OK && reps < AUTO_MAX_REPEAT &&
            (reps < AUTO_MIN_REPEAT || now_seconds() - start < AUTO_BUDGET_SECONDS)) {
         double t0 = now_seconds();
-        st = elag_net_layer_forward(be, &nl, x, n, y);
+        st = run_candidate(be, &c, x, n, y);
         if (st == ELAG_OK) st = be->sync(be);
-        t[reps++] = 1e3 * (now_seconds() - t0);
+        t_ms[reps++] = 1e3 * (now_seconds() - t0);
     }
-    elag_net_layer_free(be, &nl);
+    be->sparse_destroy(be, c.sp);
+    be->release(be, c.w);
     if (st != ELAG_OK) return st;
     double p99;
-    elag_latency_percentiles(t, reps, ms, &p99);
+    elag_latency_percentiles(t_ms, reps, ms, &p99);
     return ELAG_OK;
 }
 
-static elag_status choose_layer(elag_export *e, int i, elag_backend *be, int n, float *x,
-                                float *y, elag_export_timing *tm)
+/* The bias tensor of weight i's layer, or NULL. */
+static const elag_export_tensor *bias_of(const elag_export *e, int i)
 {
-    elag_export_layer *l = &e->layers[i];
-    const int relu = i + 1 < e->n_layers && e->layers[i + 1].type == ELAG_LAYER_RELU;
-    size_t count = (size_t)l->out * l->in;
-    float *dense = malloc((count ? count : 1) * sizeof *dense); /* (out, in) */
+    char want[ELAG_PARAM_NAME_LEN];
+    snprintf(want, sizeof want, "%s.bias", e->cfg.model.layers[e->t[i].layer].name);
+    for (int j = 0; j < e->n_tensors; j++)
+        if (e->t[j].layer == e->t[i].layer && strcmp(e->t[j].name, want) == 0) return &e->t[j];
+    return NULL;
+}
+
+static elag_status choose_tensor(elag_export *e, int i, elag_backend *be, int batch, float *x,
+                                 float *y, elag_export_timing *tm)
+{
+    const elag_export_tensor *t = &e->t[i];
+    const int rows = t->w.rows, cols = t->w.cols, n = batch * t->columns_per_sample;
+    size_t count = (size_t)rows * cols;
+    const elag_export_tensor *b = bias_of(e, i);
+    float *dense = malloc((count ? count : 1) * sizeof *dense); /* (rows, cols) */
+    float *bias = NULL;                                         /* device (rows) */
     if (!dense) return elag_fail(ELAG_ERR_NOMEM, "export: out of host memory");
-    elag_status st = elag_sparse_to_dense(&l->w, dense);
+    elag_status st = elag_sparse_to_dense(&t->w, dense);
+    if (st == ELAG_OK && b) st = be->alloc(be, (size_t)rows * sizeof(float), (void **)&bias);
+    if (st == ELAG_OK && b) st = be->to_device(be, bias, b->data, (size_t)rows * sizeof(float));
     struct {
         elag_sparse_format f;
         int block;
@@ -77,11 +116,11 @@ static elag_status choose_layer(elag_export *e, int i, elag_backend *be, int n, 
     for (size_t c = 0; st == ELAG_OK && c < ELAG_ARRAY_LEN(cand); c++) {
         *cand[c].ms = -1.0;
         elag_sparse_host h;
-        st = elag_sparse_from_dense(dense, l->out, l->in, cand[c].f, cand[c].block, &h);
+        st = elag_sparse_from_dense(dense, rows, cols, cand[c].f, cand[c].block, &h);
         if (st != ELAG_OK) break;
         int skip = cand[c].f == ELAG_SPARSE_FORMAT_BELL &&
                    (int64_t)h.block_rows * h.ell_cols * h.block * h.block > (int64_t)count;
-        if (!skip) st = time_candidate(be, l, &h, relu, x, n, y, cand[c].ms);
+        if (!skip) st = time_candidate(be, t, &h, bias, x, n, y, cand[c].ms);
         elag_sparse_host_free(&h);
         if (st == ELAG_OK && !skip && (best < 0 || *cand[c].ms < best)) {
             best = *cand[c].ms;
@@ -90,6 +129,7 @@ static elag_status choose_layer(elag_export *e, int i, elag_backend *be, int n, 
         }
     }
     free(dense);
+    be->release(be, bias);
     if (st != ELAG_OK) return st;
     return elag_export_convert(e, i, tm->chosen, tm->block ? tm->block : 16);
 }
@@ -97,19 +137,23 @@ static elag_status choose_layer(elag_export *e, int i, elag_backend *be, int n, 
 elag_status elag_export_choose_auto(elag_export *e, elag_backend *be, int batch,
                                     elag_export_timing *timings)
 {
-    int widest = e->input_dim;
-    for (int i = 0; i < e->n_layers; i++)
-        if (e->layers[i].out > widest) widest = e->layers[i].out;
-    size_t count = (size_t)widest * (size_t)batch;
-    float *x = NULL, *y = NULL; /* device (widest, batch) */
+    size_t widest = 1; /* largest operand of any product: rows or cols times its columns */
+    for (int i = 0; i < e->n_tensors; i++) {
+        const elag_export_tensor *t = &e->t[i];
+        if (!t->is_weight) continue;
+        size_t side = (size_t)(t->w.rows > t->w.cols ? t->w.rows : t->w.cols);
+        size_t need = side * (size_t)t->columns_per_sample * (size_t)batch;
+        if (need > widest) widest = need;
+    }
+    float *x = NULL, *y = NULL; /* device (widest) */
     elag_status st;
-    ELAG_TRY_GOTO(st, be->alloc(be, count * sizeof(float), (void **)&x), done);
-    ELAG_TRY_GOTO(st, be->alloc(be, count * sizeof(float), (void **)&y), done);
-    ELAG_TRY_GOTO(st, be->init_uniform(be, x, count, -1.0f, 1.0f, 12345, 0), done);
-    for (int i = 0; i < e->n_layers; i++) {
+    ELAG_TRY_GOTO(st, be->alloc(be, widest * sizeof(float), (void **)&x), done);
+    ELAG_TRY_GOTO(st, be->alloc(be, widest * sizeof(float), (void **)&y), done);
+    ELAG_TRY_GOTO(st, be->init_uniform(be, x, widest, -1.0f, 1.0f, 12345, 0), done);
+    for (int i = 0; i < e->n_tensors; i++) {
         memset(&timings[i], 0, sizeof timings[i]);
-        if (e->layers[i].type == ELAG_LAYER_LINEAR)
-            ELAG_TRY_GOTO(st, choose_layer(e, i, be, batch, x, y, &timings[i]), done);
+        if (e->t[i].is_weight)
+            ELAG_TRY_GOTO(st, choose_tensor(e, i, be, batch, x, y, &timings[i]), done);
     }
 done:
     be->release(be, x);

@@ -1,14 +1,17 @@
 /*
- * Reading exports (export.h). Nothing in the file is trusted: the format tag, the
- * graph (names, types, a chain of widths from input_dim to classes), every weight's
- * metadata (format, shape, block) against its tensors' names, dtypes and shapes, the
- * sparse arrays' invariants (elag_sparse_validate), and no tensor may be left over.
- * Every failure is ELAG_ERR_INPUT naming the file and the tensor or key.
+ * Reading exports (export.h). Nothing in the file is trusted: the format tag, the config
+ * (parsed and checked like any config, then built as a model: shapes must chain from the
+ * input shape to the classes), the graph metadata (it must be what that config gives),
+ * every tensor the model's registry expects (names, dtypes, shapes; a weight's metadata:
+ * format, shape, block), the sparse arrays' invariants (elag_sparse_validate), and no
+ * tensor may be left over. Every failure is ELAG_ERR_INPUT naming the file and the tensor
+ * or key.
  */
 #include "sparse/export.h"
 
 #include "core/check.h"
 #include "io/safetensors.h"
+#include "train/checkpoint.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -32,67 +35,24 @@ static elag_status meta_int(const elag_st_file *f, const char *key, long lo, lon
     return ELAG_OK;
 }
 
-static int json_int(const cJSON *item, int lo, int *out)
-{
-    if (!cJSON_IsNumber(item)) return 0;
-    double d = item->valuedouble;
-    if (d != (double)(int)d || d < lo || d > 1e9) return 0;
-    *out = (int)d;
-    return 1;
-}
-
-/* One graph entry into l; `width` is the previous layer's output. */
-static elag_status parse_layer(const char *path, const cJSON *o, int index, int width,
-                               elag_export_layer *l)
-{
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-    if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !cJSON_IsString(type))
-        return BAD("%s: metadata 'graph' entry %d lacks a name or type", path, index);
-    size_t len = strlen(name->valuestring);
-    if (len == 0 || len >= sizeof l->name || strchr(name->valuestring, '"'))
-        return BAD("%s: metadata 'graph' entry %d has a bad name", path, index);
-    memcpy(l->name, name->valuestring, len + 1);
-    if (strcmp(type->valuestring, "linear") == 0) l->type = ELAG_LAYER_LINEAR;
-    else if (strcmp(type->valuestring, "relu") == 0) l->type = ELAG_LAYER_RELU;
-    else if (strcmp(type->valuestring, "flatten") == 0) l->type = ELAG_LAYER_FLATTEN;
-    else return BAD("%s: graph layer '%s' has unknown type '%s'", path, l->name, type->valuestring);
-    if (!json_int(cJSON_GetObjectItemCaseSensitive(o, "in"), 1, &l->in) ||
-        !json_int(cJSON_GetObjectItemCaseSensitive(o, "out"), 1, &l->out))
-        return BAD("%s: graph layer '%s' needs integer in and out >= 1", path, l->name);
-    if (l->in != width)
-        return BAD("%s: graph layer '%s' takes %d features, the layer before gives %d", path,
-                   l->name, l->in, width);
-    if (l->type != ELAG_LAYER_LINEAR && l->out != l->in)
-        return BAD("%s: graph layer '%s' (%s) changes the width %d -> %d", path, l->name,
-                   type->valuestring, l->in, l->out);
-    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(o, "bias");
-    const cJSON *prunable = cJSON_GetObjectItemCaseSensitive(o, "prunable");
-    if (!cJSON_IsBool(bias))
-        return BAD("%s: graph layer '%s' needs a boolean 'bias'", path, l->name);
-    l->has_bias = cJSON_IsTrue(bias) && l->type == ELAG_LAYER_LINEAR;
-    l->prunable = cJSON_IsTrue(prunable) && l->type == ELAG_LAYER_LINEAR;
-    return ELAG_OK;
-}
-
-/* A tensor `<layer>.<suffix>` with the given dtype and shape, counted as used. */
-static elag_status expect(const elag_st_file *f, const elag_export_layer *l, const char *suffix,
+/* A tensor `<base><suffix>` with the given dtype and shape, counted as used. */
+static elag_status expect(const elag_st_file *f, const char *base, const char *suffix,
                           elag_dtype dtype, int ndim, const int64_t *shape, int *used,
                           const elag_st_tensor **out)
 {
-    char name[ELAG_NAME_LEN + 48];
-    snprintf(name, sizeof name, "%s.%s", l->name, suffix);
+    char name[ELAG_PARAM_NAME_LEN + 32];
+    snprintf(name, sizeof name, "%s%s", base, suffix);
     ELAG_TRY(elag_st_expect(f, name, dtype, ndim, shape, out));
     (*used)++;
     return ELAG_OK;
 }
 
-/* 1-D length or 2-D second dimension of a tensor that must exist, read before checking. */
-static elag_status peek_dim(const elag_st_file *f, const elag_export_layer *l, const char *suffix,
-                            int ndim, int dim, int64_t *out)
+/* A dimension of a tensor that must exist, read before checking the tensor. */
+static elag_status peek_dim(const elag_st_file *f, const char *base, const char *suffix, int ndim,
+                            int dim, int64_t *out)
 {
-    char name[ELAG_NAME_LEN + 48];
-    snprintf(name, sizeof name, "%s.%s", l->name, suffix);
+    char name[ELAG_PARAM_NAME_LEN + 32];
+    snprintf(name, sizeof name, "%s%s", base, suffix);
     const elag_st_tensor *t = elag_st_find(f, name);
     if (!t) return BAD("%s: tensor '%s' is missing", elag_st_path(f), name);
     if (t->ndim != ndim)
@@ -111,41 +71,35 @@ static void *copy_of(const void *src, size_t bytes)
     return p;
 }
 
-static elag_status read_weight(const elag_st_file *f, elag_export_layer *l, const char *gformat,
-                               int *used)
+/* Weight t (its name, shape, rows and cols already set) in the format its metadata says. */
+static elag_status read_weight(const elag_st_file *f, elag_export_tensor *t, int *used)
 {
     const char *path = elag_st_path(f);
-    char key[ELAG_NAME_LEN + 48], want[64];
-    snprintf(key, sizeof key, "%s.weight.format", l->name);
+    char key[ELAG_PARAM_NAME_LEN + 32], want[96];
+    snprintf(key, sizeof key, "%s.format", t->name);
     const char *fmt = elag_st_meta(f, key);
     if (!fmt) return BAD("%s: metadata '%s' is missing", path, key);
-    if (!gformat || strcmp(fmt, gformat) != 0)
-        return BAD("%s: metadata '%s' = '%s' disagrees with the graph's format '%s'", path, key,
-                   fmt, gformat ? gformat : "null");
-    snprintf(key, sizeof key, "%s.weight.shape", l->name);
+    snprintf(key, sizeof key, "%s.shape", t->name);
     const char *shape = elag_st_meta(f, key);
-    snprintf(want, sizeof want, "[%d, %d]", l->out, l->in);
+    elag_export_shape_text(t->shape, t->ndim, want, sizeof want);
     if (!shape || strcmp(shape, want) != 0)
         return BAD("%s: metadata '%s' = '%s', the graph says %s", path, key,
                    shape ? shape : "(missing)", want);
-    elag_sparse_host *a = &l->w;
-    a->rows = l->out;
-    a->cols = l->in;
+    elag_sparse_host *a = &t->w;
     const elag_st_tensor *t1, *t2, *t3;
     if (strcmp(fmt, "dense") == 0) {
-        int64_t s[2] = {l->out, l->in};
         a->format = ELAG_SPARSE_FORMAT_DENSE;
-        ELAG_TRY(expect(f, l, "weight", ELAG_DTYPE_F32, 2, s, used, &t1));
+        ELAG_TRY(expect(f, t->name, "", ELAG_DTYPE_F32, t->ndim, t->shape, used, &t1));
         a->dense = copy_of(t1->data, t1->nbytes);
         if (!a->dense) return elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
     } else if (strcmp(fmt, "csr") == 0) {
-        int64_t nnz, ps[1] = {(int64_t)l->out + 1};
+        int64_t nnz, ps[1] = {(int64_t)a->rows + 1};
         a->format = ELAG_SPARSE_FORMAT_CSR;
-        ELAG_TRY(peek_dim(f, l, "weight.indices", 1, 0, &nnz));
+        ELAG_TRY(peek_dim(f, t->name, ".indices", 1, 0, &nnz));
         int64_t ns[1] = {nnz};
-        ELAG_TRY(expect(f, l, "weight.indptr", ELAG_DTYPE_I32, 1, ps, used, &t1));
-        ELAG_TRY(expect(f, l, "weight.indices", ELAG_DTYPE_I32, 1, ns, used, &t2));
-        ELAG_TRY(expect(f, l, "weight.values", ELAG_DTYPE_F32, 1, ns, used, &t3));
+        ELAG_TRY(expect(f, t->name, ".indptr", ELAG_DTYPE_I32, 1, ps, used, &t1));
+        ELAG_TRY(expect(f, t->name, ".indices", ELAG_DTYPE_I32, 1, ns, used, &t2));
+        ELAG_TRY(expect(f, t->name, ".values", ELAG_DTYPE_F32, 1, ns, used, &t3));
         a->nnz = nnz;
         a->indptr = copy_of(t1->data, t1->nbytes);
         a->indices = copy_of(t2->data, t2->nbytes);
@@ -154,76 +108,84 @@ static elag_status read_weight(const elag_st_file *f, elag_export_layer *l, cons
             return elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
     } else if (strcmp(fmt, "bell") == 0) {
         long block;
-        snprintf(key, sizeof key, "%s.weight.block", l->name);
+        snprintf(key, sizeof key, "%s.block", t->name);
         ELAG_TRY(meta_int(f, key, 1, 1024, &block));
         int64_t ell;
         a->format = ELAG_SPARSE_FORMAT_BELL;
         a->block = (int)block;
-        a->block_rows = (l->out + a->block - 1) / a->block;
-        ELAG_TRY(peek_dim(f, l, "weight.bell_col_ind", 2, 1, &ell));
+        a->block_rows = (a->rows + a->block - 1) / a->block;
+        ELAG_TRY(peek_dim(f, t->name, ".bell_col_ind", 2, 1, &ell));
         int64_t cs[2] = {a->block_rows, ell}, vs[2] = {(int64_t)a->block_rows * block, ell * block};
-        ELAG_TRY(expect(f, l, "weight.bell_col_ind", ELAG_DTYPE_I32, 2, cs, used, &t1));
-        ELAG_TRY(expect(f, l, "weight.bell_values", ELAG_DTYPE_F32, 2, vs, used, &t2));
+        ELAG_TRY(expect(f, t->name, ".bell_col_ind", ELAG_DTYPE_I32, 2, cs, used, &t1));
+        ELAG_TRY(expect(f, t->name, ".bell_values", ELAG_DTYPE_F32, 2, vs, used, &t2));
         a->ell_cols = (int)ell;
         a->col_ind = copy_of(t1->data, t1->nbytes);
         a->values = copy_of(t2->data, t2->nbytes);
         if (!a->col_ind || !a->values)
             return elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
     } else {
-        return BAD("%s: metadata '%s.weight.format' = '%s' (expected dense, csr or bell)", path,
-                   l->name, fmt);
+        return BAD("%s: metadata '%s.format' = '%s' (expected dense, csr or bell)", path,
+                   t->name, fmt);
     }
-    char what[ELAG_PATH_LEN + ELAG_NAME_LEN + 32];
-    snprintf(what, sizeof what, "%s: tensor '%s.weight'", path, l->name);
+    char what[ELAG_PATH_LEN + ELAG_PARAM_NAME_LEN + 32];
+    snprintf(what, sizeof what, "%s: tensor '%s'", path, t->name);
     ELAG_TRY(elag_sparse_validate(a, what));
-    if (a->format == ELAG_SPARSE_FORMAT_BELL) {
-        int64_t nz = 0, n = (int64_t)a->block_rows * a->block * a->ell_cols * a->block;
+    int64_t nz = 0;
+    if (a->format == ELAG_SPARSE_FORMAT_DENSE) {
+        for (int64_t i = 0; i < (int64_t)a->rows * a->cols; i++) nz += a->dense[i] != 0.0f;
+        a->nnz = nz;
+    } else if (a->format == ELAG_SPARSE_FORMAT_BELL) {
+        int64_t n = (int64_t)a->block_rows * a->block * a->ell_cols * a->block;
         for (int64_t i = 0; i < n; i++) nz += a->values[i] != 0.0f;
         a->nnz = nz;
     }
-    if (l->has_bias) {
-        int64_t bs[1] = {l->out};
-        ELAG_TRY(expect(f, l, "bias", ELAG_DTYPE_F32, 1, bs, used, &t1));
-        l->bias = copy_of(t1->data, t1->nbytes);
-        if (!l->bias) return elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
-    }
+    /* the count metadata must agree with the arrays (a wrong nnz is a corrupt file) */
+    long claimed;
+    snprintf(key, sizeof key, "%s.nnz", t->name);
+    ELAG_TRY(meta_int(f, key, 0, 2147483647L, &claimed));
+    int64_t values_nz = 0;
+    if (a->format == ELAG_SPARSE_FORMAT_CSR)
+        for (int64_t i = 0; i < a->nnz; i++) values_nz += a->values[i] != 0.0f;
+    else
+        values_nz = a->nnz;
+    if ((int64_t)claimed != values_nz)
+        return BAD("%s: metadata '%s' = %ld, the tensor holds %lld nonzero values", path, key,
+                   claimed, (long long)values_nz);
     return ELAG_OK;
 }
 
-static elag_status load_graph(const elag_st_file *f, elag_export *e, int *used)
+/* Reads every tensor of the graph's registry (im) from f into e. */
+static elag_status load_tensors(const elag_st_file *f, elag_export *e, const elag_model *im,
+                                int *used)
 {
-    const char *path = elag_st_path(f);
-    const char *text = elag_st_meta(f, "graph");
-    if (!text) return BAD("%s: not a valid elag export (no 'graph' in metadata)", path);
-    cJSON *g = cJSON_Parse(text);
-    if (!cJSON_IsArray(g)) {
-        cJSON_Delete(g);
-        return BAD("%s: metadata 'graph' is not a JSON list", path);
-    }
-    int n = cJSON_GetArraySize(g);
-    elag_status st = ELAG_OK;
-    if (n < 1 || n > ELAG_MAX_LAYERS)
-        st = BAD("%s: metadata 'graph' has %d layers (1..%d)", path, n, ELAG_MAX_LAYERS);
-    int width = e->input_dim;
-    for (int i = 0; st == ELAG_OK && i < n; i++) {
-        const cJSON *o = cJSON_GetArrayItem(g, i);
-        elag_export_layer *l = &e->layers[i];
-        e->n_layers = i + 1;
-        st = parse_layer(path, o, i, width, l);
-        for (int j = 0; st == ELAG_OK && j < i; j++)
-            if (strcmp(e->layers[j].name, l->name) == 0)
-                st = BAD("%s: graph has two layers named '%s'", path, l->name);
-        if (st == ELAG_OK && l->type == ELAG_LAYER_LINEAR) {
-            const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
-            st = read_weight(f, l, cJSON_IsString(fmt) ? fmt->valuestring : NULL, used);
+    /* shapes and roles from the model; data from the file */
+    for (int j = 0; j < im->n_reg; j++) {
+        const elag_param *p = &im->reg[j];
+        const elag_layer *l = &im->layers[p->layer];
+        elag_export_tensor *t = &e->t[j];
+        e->n_tensors = j + 1;
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", p->name);
+        t->layer = p->layer;
+        t->ndim = p->ndim;
+        memcpy(t->shape, p->shape, sizeof t->shape);
+        t->prunable = p->prunable;
+        if (p->role == ELAG_PARAM_WEIGHT && l->kind->sparse_weight && j == l->first_param) {
+            t->is_weight = 1;
+            t->columns_per_sample = l->out.h * l->out.w;
+            t->relu = l->relu;
+            t->w.rows = p->rows;
+            t->w.cols = p->cols;
+            ELAG_TRY(read_weight(f, t, used));
+        } else {
+            const elag_st_tensor *d;
+            ELAG_TRY(expect(f, t->name, "", ELAG_DTYPE_F32, t->ndim, t->shape, used, &d));
+            t->data = copy_of(d->data, d->nbytes);
+            if (!t->data) return elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory",
+                                           elag_st_path(f));
         }
-        width = l->out;
     }
-    if (st == ELAG_OK && width != e->classes)
-        st = BAD("%s: the graph ends with %d outputs, metadata says %d classes", path, width,
-                 e->classes);
-    cJSON_Delete(g);
-    return st;
+    return ELAG_OK;
 }
 
 elag_status elag_export_load(const char *path, elag_export *out)
@@ -231,6 +193,10 @@ elag_status elag_export_load(const char *path, elag_export *out)
     memset(out, 0, sizeof *out);
     elag_st_file *f;
     ELAG_TRY(elag_st_open(path, &f));
+    elag_backend *be = NULL;
+    elag_model im;
+    memset(&im, 0, sizeof im);
+    char *graph = NULL;
     elag_status st = ELAG_OK;
     const char *fmt = elag_st_meta(f, "format");
     if (!fmt || strcmp(fmt, ELAG_EXPORT_FORMAT) != 0) {
@@ -239,21 +205,47 @@ elag_status elag_export_load(const char *path, elag_export *out)
         goto done;
     }
     long v;
-    ELAG_TRY_GOTO(st, meta_int(f, "input_dim", 1, 1000000000L, &v), done);
+    ELAG_TRY_GOTO(st, meta_int(f, "input_dim", 1, 1L << 30, &v), done);
     out->input_dim = (int)v;
-    ELAG_TRY_GOTO(st, meta_int(f, "classes", 1, 1000000000L, &v), done);
+    ELAG_TRY_GOTO(st, meta_int(f, "classes", 1, 1L << 24, &v), done);
     out->classes = (int)v;
+    const char *shape = elag_st_meta(f, "input_shape");
+    if (elag_checkpoint_parse_shape(shape, &out->input) != ELAG_OK ||
+        (long)elag_fshape_count(out->input) != out->input_dim) {
+        st = BAD("%s: bad metadata input_shape='%s' (input_dim %d)", path, shape ? shape : "",
+                 out->input_dim);
+        goto done;
+    }
+    const char *yaml = elag_st_meta(f, "config");
+    if (!yaml) {
+        st = BAD("%s: not a valid elag export (no 'config' in metadata)", path);
+        goto done;
+    }
+    char origin[ELAG_PATH_LEN + 16];
+    snprintf(origin, sizeof origin, "%s[config]", path);
+    ELAG_TRY_GOTO(st, elag_config_parse(yaml, strlen(yaml), origin, NULL, 0, &out->cfg), done);
+    out->config_yaml = copy_of(yaml, strlen(yaml) + 1);
+    if (!out->config_yaml) {
+        st = elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
+        goto done;
+    }
+    /* the model the config describes, for its registry and shapes (tensors stay zero) */
+    ELAG_TRY_GOTO(st, elag_backend_open("cpu", 1, &be, NULL, 0), done);
+    st = elag_model_init(&im, &out->cfg, out->input, out->classes, 1, 0, be);
+    if (st != ELAG_OK) {
+        st = BAD("%s: its config does not build: %s", path, elag_last_error());
+        goto done;
+    }
     int used = 0;
-    ELAG_TRY_GOTO(st, load_graph(f, out, &used), done);
+    ELAG_TRY_GOTO(st, load_tensors(f, out, &im, &used), done);
     if (used != elag_st_count(f)) {
-        /* name the first tensor no layer claimed */
-        for (int i = 0; i < elag_st_count(f); i++) {
+        for (int i = 0; i < elag_st_count(f); i++) { /* name the first tensor no layer claims */
             const char *name = elag_st_at(f, i)->name;
             int claimed = 0;
-            for (int j = 0; j < out->n_layers && !claimed; j++) {
-                size_t len = strlen(out->layers[j].name);
-                claimed = out->layers[j].type == ELAG_LAYER_LINEAR &&
-                          strncmp(name, out->layers[j].name, len) == 0 && name[len] == '.';
+            for (int j = 0; j < out->n_tensors && !claimed; j++) {
+                size_t len = strlen(out->t[j].name);
+                claimed = strncmp(name, out->t[j].name, len) == 0 &&
+                          (name[len] == '\0' || (out->t[j].is_weight && name[len] == '.'));
             }
             if (!claimed) {
                 st = BAD("%s: tensor '%s' belongs to no layer of the graph", path, name);
@@ -263,12 +255,18 @@ elag_status elag_export_load(const char *path, elag_export *out)
         st = BAD("%s: %d tensors, the graph accounts for %d", path, elag_st_count(f), used);
         goto done;
     }
-    const char *yaml = elag_st_meta(f, "config");
-    if (yaml) {
-        out->config_yaml = copy_of(yaml, strlen(yaml) + 1);
-        if (!out->config_yaml) st = elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
+    const char *g = elag_st_meta(f, "graph");
+    graph = elag_export_graph_json(out, &im);
+    if (!graph) {
+        st = elag_fail(ELAG_ERR_NOMEM, "%s: out of host memory", path);
+        goto done;
     }
+    if (!g || strcmp(g, graph) != 0)
+        st = BAD("%s: metadata 'graph' disagrees with the config's layers", path);
 done:
+    free(graph);
+    elag_model_free(&im);
+    elag_backend_free(be);
     elag_st_close(f);
     if (st != ELAG_OK) elag_export_free(out);
     return st;

@@ -1,51 +1,27 @@
 /*
- * Sparse inference: an export (export.h) loaded onto a backend and run feature-major.
- * Activations are (features, n) row-major on the device, so a sparse layer is one
- * sparse_mm (bias and a following ReLU fused) and a dense layer one gemm
- * W (out, in) x X (in, n) plus bias_relu_rows. The input batch (n, input_dim) is
- * transposed once on the host and the logits (classes, n) transposed back, so callers
- * see the usual row-major layouts (on CPU backends, whose device memory is host memory,
- * straight into and out of the activation buffers).
+ * Sparse inference: an export (export.h) built as an elag_model on a backend, in
+ * evaluation mode, with each weight in its export format: a CSR or Blocked-ELL weight is
+ * prepared once (sparse_create) and the layer's own forward runs it as one SpMM with the
+ * bias and a following ReLU fused; dense weights run as GEMMs. It is the same forward as
+ * training (model.h), on the same feature-major activations, so nothing about a layer kind
+ * is written twice. Callers see row-major (n, input_dim) inputs and (n, classes) logits.
  */
 #ifndef ELAG_SPARSE_INFER_H
 #define ELAG_SPARSE_INFER_H
 
 #include "backend/backend.h"
 #include "data/dataset.h"
+#include "model/model.h"
 #include "sparse/export.h"
-
-/* A linear layer on the device, in the format of its export (or dense on request). */
-typedef struct elag_net_layer {
-    elag_layer_kind type;
-    int in, out;
-    int relu;                  /* ReLU applied by this layer (a following relu is fused) */
-    int skip;                  /* a relu fused into the layer before, or a flatten */
-    elag_sparse_format format;
-    elag_sparse_dev *sp;       /* CSR / BELL prepared by the backend */
-    float *w;                  /* dense: device (out, in) */
-    float *bias;               /* device (out), or NULL */
-} elag_net_layer;
-
-/* Puts linear layer `l` on `be` for products of up to max_n columns; force_dense runs a
- * sparse weight as its dense expansion (to_dense) instead. */
-elag_status elag_net_layer_init(elag_backend *be, const elag_export_layer *l, int max_n,
-                                int force_dense, elag_net_layer *out);
-void elag_net_layer_free(elag_backend *be, elag_net_layer *l); /* NULL safe */
-/* y (out, n) = W x (in, n) + bias, ReLU when relu; device pointers. */
-elag_status elag_net_layer_forward(elag_backend *be, const elag_net_layer *l, const float *x,
-                                   int n, float *y);
 
 typedef struct elag_sparse_net {
     elag_backend *be;          /* not owned */
-    int n_layers;
-    elag_net_layer layers[ELAG_MAX_LAYERS];
-    int input_dim, classes, max_n, widest;
-    float *act[2];             /* device (widest, max_n) ping-pong activations */
-    float *host_fm;            /* host (widest, max_n) feature-major staging (CUDA) */
+    elag_model m;              /* evaluation-mode model, max_batch = max_n */
+    int input_dim, classes, max_n;
 } elag_sparse_net;
 
-/* Loads every layer of `e` onto `be` (force_dense: the dense masked model built from the
- * same file, for --verify and the dense side of bench model). */
+/* Builds `e` on `be` for batches of up to max_n (force_dense: the dense masked model built
+ * from the same file, for --verify and the dense side of bench model). */
 elag_status elag_sparse_net_init(elag_sparse_net *net, const elag_export *e, elag_backend *be,
                                  int max_n, int force_dense);
 void elag_sparse_net_free(elag_sparse_net *net); /* NULL safe */

@@ -26,36 +26,42 @@ static elag_status add_tensor(elag_st_writer *w, elag_model *m, const char *name
     return elag_st_writer_add(w, name, ELAG_DTYPE_F32, ndim, shape, host);
 }
 
-static elag_status save_layer(elag_st_writer *w, elag_model *m, const elag_layer *l, float *host,
+void elag_checkpoint_mask_name(const elag_model *m, const elag_param *p, char *buf, size_t len)
+{
+    /* a layer's weight mask is "<layer>.mask"; any other prunable tensor's "<tensor>.mask" */
+    if (p->role == ELAG_PARAM_WEIGHT)
+        snprintf(buf, len, "%s.mask", m->layers[p->layer].cfg.name);
+    else
+        snprintf(buf, len, "%s.mask", p->name);
+}
+
+static elag_status save_param(elag_st_writer *w, elag_model *m, const elag_param *p, float *host,
                               uint8_t *bytes)
 {
-    char name[ELAG_NAME_LEN + 32];
-    int64_t wshape[2] = {l->out, l->in}, bshape[1] = {l->out};
-    size_t nw = (size_t)l->out * l->in;
+    char name[ELAG_PARAM_NAME_LEN + 32];
     const char *const *slots = slot_names(m);
-
-    snprintf(name, sizeof name, "%s.weight", l->name);
-    ELAG_TRY(add_tensor(w, m, name, m->params + l->w_off, 2, wshape, host, nw));
-    if (l->has_bias) {
-        snprintf(name, sizeof name, "%s.bias", l->name);
-        ELAG_TRY(add_tensor(w, m, name, m->params + l->b_off, 1, bshape, host, (size_t)l->out));
+    ELAG_TRY(add_tensor(w, m, p->name, m->params + p->offset, p->ndim, p->shape, host, p->count));
+    if (p->prunable) {
+        ELAG_TRY(m->be->to_host(m->be, host, m->masks + p->mask_off, p->count * sizeof(float)));
+        for (size_t i = 0; i < p->count; i++) bytes[i] = host[i] != 0.0f;
+        elag_checkpoint_mask_name(m, p, name, sizeof name);
+        ELAG_TRY(elag_st_writer_add(w, name, ELAG_DTYPE_U8, p->ndim, p->shape, bytes));
     }
-    if (l->prunable) {
-        ELAG_TRY(m->be->to_host(m->be, host, m->masks + l->mask_off, nw * sizeof(float)));
-        for (size_t i = 0; i < nw; i++) bytes[i] = host[i] != 0.0f;
-        snprintf(name, sizeof name, "%s.mask", l->name);
-        ELAG_TRY(elag_st_writer_add(w, name, ELAG_DTYPE_U8, 2, wshape, bytes));
-    }
+    if (!p->trainable || !m->opt_state) return ELAG_OK;
     for (int s = 0; s < m->opt_slots; s++) {
         const float *state = m->opt_state + (size_t)s * m->n_params;
-        snprintf(name, sizeof name, "%s.weight.%s", l->name, slots[s]);
-        ELAG_TRY(add_tensor(w, m, name, state + l->w_off, 2, wshape, host, nw));
-        if (l->has_bias) {
-            snprintf(name, sizeof name, "%s.bias.%s", l->name, slots[s]);
-            ELAG_TRY(add_tensor(w, m, name, state + l->b_off, 1, bshape, host, (size_t)l->out));
-        }
+        snprintf(name, sizeof name, "%s.%s", p->name, slots[s]);
+        ELAG_TRY(add_tensor(w, m, name, state + p->offset, p->ndim, p->shape, host, p->count));
     }
     return ELAG_OK;
+}
+
+static size_t largest_param(const elag_model *m)
+{
+    size_t widest = 1;
+    for (int j = 0; j < m->n_reg; j++)
+        if (m->reg[j].count > widest) widest = m->reg[j].count;
+    return widest;
 }
 
 elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg, long step, int epoch,
@@ -63,11 +69,7 @@ elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg, long ste
 {
     elag_st_writer *w = NULL;
     char *yaml = NULL;
-    size_t widest = 1;
-    for (int i = 0; i < m->n_layers; i++) {
-        size_t n = (size_t)m->layers[i].out * m->layers[i].in;
-        if (m->layers[i].type == ELAG_LAYER_LINEAR && n > widest) widest = n;
-    }
+    size_t widest = largest_param(m);
     float *host = malloc(widest * sizeof(float));
     uint8_t *bytes = malloc(widest);
     elag_status st = ELAG_OK;
@@ -76,11 +78,10 @@ elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg, long ste
         goto done;
     }
     ELAG_TRY_GOTO(st, elag_st_writer_init(&w), done);
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].type == ELAG_LAYER_LINEAR)
-            ELAG_TRY_GOTO(st, save_layer(w, m, &m->layers[i], host, bytes), done);
+    for (int j = 0; j < m->n_reg; j++)
+        ELAG_TRY_GOTO(st, save_param(w, m, &m->reg[j], host, bytes), done);
 
-    char num[64];
+    char num[96];
     ELAG_TRY_GOTO(st, elag_config_to_yaml(cfg, &yaml), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "format", ELAG_CHECKPOINT_FORMAT), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "elag_version", ELAG_VERSION), done);
@@ -91,6 +92,8 @@ elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg, long ste
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "epoch", num), done);
     snprintf(num, sizeof num, "%d", m->input_dim);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "input_dim", num), done);
+    snprintf(num, sizeof num, "[%d, %d, %d]", m->input.c, m->input.h, m->input.w);
+    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "input_shape", num), done);
     snprintf(num, sizeof num, "%d", m->classes);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "classes", num), done);
     snprintf(num, sizeof num, "philox4x32-10 seed=%llu epoch=%d",
@@ -103,6 +106,16 @@ done:
     free(host);
     free(bytes);
     return st;
+}
+
+elag_status elag_checkpoint_parse_shape(const char *text, elag_fshape *out)
+{
+    int c, h, w, used = 0;
+    if (!text || sscanf(text, "[%d, %d, %d]%n", &c, &h, &w, &used) != 3 || text[used] != '\0' ||
+        c < 1 || h < 1 || w < 1 || (long long)c * h * w > (1LL << 30))
+        return ELAG_ERR_INPUT;
+    *out = (elag_fshape){c, h, w};
+    return ELAG_OK;
 }
 
 static elag_status meta_long(const elag_st_file *f, const char *key, long lo, long *out)
@@ -145,6 +158,14 @@ elag_status elag_checkpoint_open(const char *path, elag_checkpoint *ck)
     ck->epoch = (int)v;
     ELAG_TRY_GOTO(st, meta_long(ck->file, "input_dim", 1, &v), fail);
     ck->input_dim = (int)v;
+    ck->input = (elag_fshape){ck->input_dim, 1, 1};
+    const char *shape = elag_st_meta(ck->file, "input_shape");
+    if (shape && (elag_checkpoint_parse_shape(shape, &ck->input) != ELAG_OK ||
+                  (long)elag_fshape_count(ck->input) != v)) {
+        st = elag_fail(ELAG_ERR_INPUT, "%s: bad metadata input_shape='%s' (input_dim %ld)", path,
+                       shape, v);
+        goto fail;
+    }
     ELAG_TRY_GOTO(st, meta_long(ck->file, "classes", 1, &v), fail);
     ck->classes = (int)v;
     return ELAG_OK;
@@ -168,58 +189,41 @@ static elag_status load_f32(const elag_checkpoint *ck, elag_model *m, const char
     return m->be->to_device(m->be, dst, t->data, t->nbytes);
 }
 
-static elag_status restore_layer(const elag_checkpoint *ck, elag_model *m, const elag_layer *l,
+static elag_status restore_param(const elag_checkpoint *ck, elag_model *m, const elag_param *p,
                                  int with_optimizer, float *host)
 {
-    char name[ELAG_NAME_LEN + 32];
-    int64_t wshape[2] = {l->out, l->in}, bshape[1] = {l->out};
-    size_t nw = (size_t)l->out * l->in;
-    snprintf(name, sizeof name, "%s.weight", l->name);
-    ELAG_TRY(load_f32(ck, m, name, m->params + l->w_off, 2, wshape));
-    if (l->has_bias) {
-        snprintf(name, sizeof name, "%s.bias", l->name);
-        ELAG_TRY(load_f32(ck, m, name, m->params + l->b_off, 1, bshape));
-    }
-    if (l->prunable) {
+    char name[ELAG_PARAM_NAME_LEN + 32];
+    ELAG_TRY(load_f32(ck, m, p->name, m->params + p->offset, p->ndim, p->shape));
+    if (p->prunable) {
         const elag_st_tensor *t;
-        snprintf(name, sizeof name, "%s.mask", l->name);
-        ELAG_TRY(elag_st_expect(ck->file, name, ELAG_DTYPE_U8, 2, wshape, &t));
+        elag_checkpoint_mask_name(m, p, name, sizeof name);
+        ELAG_TRY(elag_st_expect(ck->file, name, ELAG_DTYPE_U8, p->ndim, p->shape, &t));
         const uint8_t *bytes = t->data;
-        for (size_t i = 0; i < nw; i++) {
+        for (size_t i = 0; i < p->count; i++) {
             if (bytes[i] > 1)
                 return elag_fail(ELAG_ERR_INPUT, "%s: tensor '%s' holds %u at %zu (masks are 0/1)",
                                  elag_st_path(ck->file), name, bytes[i], i);
             host[i] = (float)bytes[i];
         }
-        ELAG_TRY(m->be->to_device(m->be, m->masks + l->mask_off, host, nw * sizeof(float)));
+        ELAG_TRY(m->be->to_device(m->be, m->masks + p->mask_off, host, p->count * sizeof(float)));
     }
-    if (!with_optimizer) return ELAG_OK;
+    if (!with_optimizer || !p->trainable || !m->opt_state) return ELAG_OK;
     const char *const *slots = slot_names(m);
     for (int s = 0; s < m->opt_slots; s++) {
         float *state = m->opt_state + (size_t)s * m->n_params;
-        snprintf(name, sizeof name, "%s.weight.%s", l->name, slots[s]);
-        ELAG_TRY(load_f32(ck, m, name, state + l->w_off, 2, wshape));
-        if (l->has_bias) {
-            snprintf(name, sizeof name, "%s.bias.%s", l->name, slots[s]);
-            ELAG_TRY(load_f32(ck, m, name, state + l->b_off, 1, bshape));
-        }
+        snprintf(name, sizeof name, "%s.%s", p->name, slots[s]);
+        ELAG_TRY(load_f32(ck, m, name, state + p->offset, p->ndim, p->shape));
     }
     return ELAG_OK;
 }
 
 elag_status elag_checkpoint_restore(const elag_checkpoint *ck, elag_model *m, int with_optimizer)
 {
-    size_t widest = 1;
-    for (int i = 0; i < m->n_layers; i++) {
-        size_t n = (size_t)m->layers[i].out * m->layers[i].in;
-        if (n > widest) widest = n;
-    }
-    float *host = malloc(widest * sizeof(float));
+    float *host = malloc(largest_param(m) * sizeof(float));
     if (!host) return elag_fail(ELAG_ERR_NOMEM, "checkpoint: out of host memory");
     elag_status st = ELAG_OK;
-    for (int i = 0; i < m->n_layers && st == ELAG_OK; i++)
-        if (m->layers[i].type == ELAG_LAYER_LINEAR)
-            st = restore_layer(ck, m, &m->layers[i], with_optimizer, host);
+    for (int j = 0; j < m->n_reg && st == ELAG_OK; j++)
+        st = restore_param(ck, m, &m->reg[j], with_optimizer, host);
     free(host);
     return st;
 }

@@ -16,11 +16,12 @@ elag_status elag_evaluate(elag_model *m, const elag_dataset *d, double *loss, do
     double loss_sum = 0, correct = 0;
     for (long start = 0; start < d->n; start += m->max_batch) {
         int b = (int)(d->n - start < m->max_batch ? d->n - start : m->max_batch);
-        ELAG_TRY(be->to_device(be, m->input, d->x + (size_t)start * d->features,
+        ELAG_TRY(be->to_device(be, m->rows, d->x + (size_t)start * d->features,
                                (size_t)b * d->features * sizeof(float)));
         ELAG_TRY(be->to_device(be, m->labels, d->y + start, (size_t)b * sizeof(int32_t)));
         ELAG_TRY(be->fill(be, m->stats, 2, 0.0f));
-        ELAG_TRY(elag_model_step(m, b, 0));
+        elag_pass pass = {.n = b, .training = 0};
+        ELAG_TRY(elag_model_step(m, &pass));
         ELAG_TRY(be->to_host(be, stats, m->stats, sizeof stats));
         loss_sum += stats[0];
         correct += stats[1];
@@ -36,14 +37,16 @@ elag_status elag_model_sparsity(elag_model *m, elag_train_summary *s)
     s->params_prunable = 0;
     s->params_nonzero = 0;
     s->n_layers = 0;
-    for (int p = 0; p < m->n_prunable; p++) {
-        const elag_layer *l = &m->layers[m->prunable_layers[p]];
+    for (int q = 0; q < m->n_prunable && s->n_layers < ELAG_MAX_PRUNABLE; q++) {
+        const elag_param *p = &m->reg[m->prunable[q]];
         elag_layer_summary *ls = &s->layers[s->n_layers++];
-        snprintf(ls->name, sizeof ls->name, "%s", l->name);
-        ls->rows = l->out;
-        ls->cols = l->in;
-        ls->params = (size_t)l->out * l->in;
-        ELAG_TRY(m->be->count_nonzero(m->be, m->params + l->w_off, ls->params, &ls->nonzero));
+        snprintf(ls->name, sizeof ls->name, "%s", m->layers[p->layer].cfg.name);
+        ls->rows = p->rows;
+        ls->cols = p->cols;
+        ls->ndim = p->ndim;
+        memcpy(ls->shape, p->shape, sizeof ls->shape);
+        ls->params = p->count;
+        ELAG_TRY(m->be->count_nonzero(m->be, m->params + p->offset, ls->params, &ls->nonzero));
         s->params_prunable += ls->params;
         s->params_nonzero += ls->nonzero;
     }

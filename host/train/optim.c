@@ -1,5 +1,5 @@
 /*
- * Optimizer step over every parameter tensor of a model: the backend's fused SGD or
+ * Optimizer step over every trainable tensor of the registry: the backend's fused SGD or
  * AdamW kernel per tensor, with the weight's mask when pruning is active, so pruned
  * weights and their optimizer state stay exactly zero.
  */
@@ -26,12 +26,11 @@ static elag_status step_tensor(elag_model *m, const elag_config *cfg, size_t off
 elag_status elag_optimizer_step(elag_model *m, const elag_config *cfg, double lr, long t,
                                 int masked)
 {
-    for (int i = 0; i < m->n_layers; i++) {
-        const elag_layer *l = &m->layers[i];
-        if (l->type != ELAG_LAYER_LINEAR) continue;
-        const float *mask = masked && l->prunable ? m->masks + l->mask_off : NULL;
-        ELAG_TRY(step_tensor(m, cfg, l->w_off, (size_t)l->out * l->in, mask, lr, t));
-        if (l->has_bias) ELAG_TRY(step_tensor(m, cfg, l->b_off, (size_t)l->out, NULL, lr, t));
+    for (int j = 0; j < m->n_reg; j++) {
+        const elag_param *p = &m->reg[j];
+        if (!p->trainable) continue;
+        const float *mask = masked && p->prunable ? m->masks + p->mask_off : NULL;
+        ELAG_TRY(step_tensor(m, cfg, p->offset, p->count, mask, lr, t));
     }
     return ELAG_OK;
 }

@@ -54,8 +54,8 @@ void elag_report_layers_json(cJSON *parent, const elag_train_summary *s)
         cJSON *lo = cJSON_CreateObject();
         cJSON_AddStringToObject(lo, "name", l->name);
         cJSON *shape = cJSON_AddArrayToObject(lo, "shape");
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->rows));
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(l->cols));
+        for (int d = 0; d < l->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)l->shape[d]));
         cJSON_AddNumberToObject(lo, "params", (double)l->params);
         cJSON_AddNumberToObject(lo, "nonzero", (double)l->nonzero);
         cJSON_AddNumberToObject(lo, "sparsity",

@@ -79,7 +79,8 @@ static elag_status state_init(train_state *s, const elag_config *cfg, elag_backe
     if (tr->n <= 0) return elag_fail(ELAG_ERR_INPUT, "%s: the training set is empty", cfg->source);
     int batch = cfg->train.batch_size;
     if (batch > tr->n) batch = (int)tr->n;
-    ELAG_TRY(elag_model_init(&s->model, cfg, tr->features, tr->classes, batch, be));
+    elag_fshape input = {tr->channels, tr->height, tr->width};
+    ELAG_TRY(elag_model_init(&s->model, cfg, input, tr->classes, batch, 1, be));
     s->steps_per_epoch = (tr->n + batch - 1) / batch;
     s->total_steps = s->steps_per_epoch * cfg->train.epochs;
     ELAG_TRY(elag_prune_plan_init(&s->plan, cfg, s->total_steps));
@@ -99,7 +100,7 @@ static elag_status do_mask_update(train_state *s)
 {
     double t0 = now_seconds();
     s->sparsity = elag_prune_plan_sparsity(&s->plan, s->step);
-    ELAG_TRY(elag_mask_update(&s->model, s->cfg->prune.scope, s->sparsity));
+    ELAG_TRY(elag_mask_update(&s->model, s->cfg->prune.criterion, s->cfg->prune.scope, s->sparsity));
     ELAG_TRY(s->be->sync(s->be));
     s->mask_seconds += now_seconds() - t0;
     s->mask_updates++;
@@ -136,10 +137,11 @@ static elag_status run_epoch(train_state *s, const elag_run_data *data, int epoc
     for (long i = 0; i < s->steps_per_epoch; i++) {
         long start = i * m->max_batch;
         int b = (int)(n - start < m->max_batch ? n - start : m->max_batch);
-        ELAG_TRY(be->gather_rows(be, m->input, s->x_dev, s->perm_dev + start, b, m->input_dim));
+        ELAG_TRY(be->gather_rows(be, m->rows, s->x_dev, s->perm_dev + start, b, m->input_dim));
         ELAG_TRY(be->gather_i32(be, m->labels, s->y_dev, s->perm_dev + start, b));
         if (elag_prune_plan_is_update(&s->plan, s->step)) ELAG_TRY(do_mask_update(s));
-        ELAG_TRY(elag_model_step(m, b, 1));
+        elag_pass pass = {.n = b, .training = 1, .step = s->step, .seed = cfg->seed};
+        ELAG_TRY(elag_model_step(m, &pass));
         double lr = elag_lr_at(cfg, s->step, s->total_steps);
         s->step++;
         ELAG_TRY(elag_optimizer_step(m, cfg, lr, s->step, s->masks_active));

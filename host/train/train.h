@@ -50,7 +50,9 @@ typedef struct elag_train_options {
 
 typedef struct elag_layer_summary {
     char name[ELAG_NAME_LEN];
-    int rows, cols;
+    int rows, cols;            /* as a matrix: out x everything else */
+    int ndim;
+    int64_t shape[4];          /* the tensor's own shape: (out, in) or (out, C, kh, kw) */
     size_t params, nonzero;
 } elag_layer_summary;
 

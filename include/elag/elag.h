@@ -1,55 +1,26 @@
 /*
- * elag public API: status codes, error messages, version.
+ * elag public API, the umbrella header: include this one.
  *
- * Every library function returns an elag_status; on failure a human-readable
- * message is kept per thread and read with elag_last_error(). The library never
- * prints and never exits; the CLI turns statuses into exit codes.
+ *   elag/common.h   version, status codes, the per-thread last error
+ *   elag/backend.h  devices: "auto", "cpu", "cpu-ref", "cuda", "cuda:N" (elag_device_t)
+ *   elag/model.h    a trained, pruned network read from an export file (elag_net_t)
+ *   elag/infer.h    running a network on a device, a float batch at a time (elag_infer_t)
+ *   elag/train.h    training (and pruning) the model a config file describes into a run
+ *                   folder (elag_run_train)
+ *
+ * Conventions (libgit2's): handles are opaque (`*_t`) and made by `_open`, freed by `_free`
+ * (`_free(NULL)` does nothing); functions return an elag_status (ELAG_OK == 0, errors < 0)
+ * and leave a message in elag_last_error(); option structs carry a `version` field and
+ * are initialised with their `*_INIT` macro or `*_options_init()`, so fields can be added
+ * later without breaking programs built against an older header. docs/api.md has more.
  */
 #ifndef ELAG_ELAG_H
 #define ELAG_ELAG_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#define ELAG_VERSION "0.1.0"
-
-typedef enum elag_status {
-    ELAG_OK = 0,
-    ELAG_ERR_USAGE = -1,       /* bad arguments or flags (exit 2) */
-    ELAG_ERR_INPUT = -2,       /* bad input: config, dataset, model file (exit 2) */
-    ELAG_ERR_NO_DEVICE = -3,   /* a requested device does not exist (exit 2) */
-    ELAG_ERR_IO = -4,          /* file system failure (exit 1) */
-    ELAG_ERR_NOMEM = -5,       /* host or device out of memory (exit 1) */
-    ELAG_ERR_DEVICE = -6,      /* CUDA / cuBLAS / cuSPARSE runtime failure (exit 1) */
-    ELAG_ERR_UNSUPPORTED = -7, /* valid request this build cannot do (exit 1) */
-    ELAG_ERR_INTERNAL = -8     /* anything else (exit 1) */
-} elag_status;
-
-/* The message of the last failure on this thread ("" when none). */
-const char *elag_last_error(void);
-
-/* Records a printf-style message for status s and returns s. */
-elag_status elag_fail(elag_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-/* Clears the message of this thread. */
-void elag_clear_error(void);
-
-/* Exit code the CLI uses for status s: 0 ok, 2 bad usage or input, 1 other. */
-int elag_status_exit_code(elag_status s);
-
-const char *elag_status_name(elag_status s);
-const char *elag_version(void);
-
-#ifdef __cplusplus
-}
-#endif
+#include "common.h"
+#include "backend.h"
+#include "model.h"
+#include "infer.h"
+#include "train.h"
 
 #endif /* ELAG_ELAG_H */

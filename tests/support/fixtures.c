@@ -23,9 +23,11 @@ void elag_test_small_config(elag_config *cfg, int hidden)
     cfg->model.preset[0] = '\0';
     cfg->model.n_layers = 3;
     memset(cfg->model.layers, 0, sizeof cfg->model.layers);
-    cfg->model.layers[0] = (elag_layer_config){ELAG_LAYER_LINEAR, "fc1", hidden, 1, 1};
-    cfg->model.layers[1] = (elag_layer_config){ELAG_LAYER_RELU, "relu1", 0, 0, 0};
-    cfg->model.layers[2] = (elag_layer_config){ELAG_LAYER_LINEAR, "fc2", 4, 1, 1};
+    cfg->model.layers[0] = (elag_layer_config){
+        .type = ELAG_LAYER_LINEAR, .name = "fc1", .out_features = hidden, .bias = 1, .prunable = 1};
+    cfg->model.layers[1] = (elag_layer_config){.type = ELAG_LAYER_RELU, .name = "relu1"};
+    cfg->model.layers[2] = (elag_layer_config){
+        .type = ELAG_LAYER_LINEAR, .name = "fc2", .out_features = 4, .bias = 1, .prunable = 1};
     cfg->train.epochs = 3;
     cfg->train.batch_size = 32;
     cfg->train.threads = 1;

@@ -1,0 +1,101 @@
+/*
+ * elag/infer.h: a network on a device, a thin wrapper over elag_sparse_net
+ * (host/sparse/infer.h). Batches larger than the prepared one run in pieces.
+ */
+#include "api/api.h"
+
+#include "core/check.h"
+#include "sparse/infer.h"
+
+#include <stdlib.h>
+
+struct elag_infer {
+    elag_sparse_net net;
+    elag_device_t *own; /* the device the session opened, or NULL */
+    elag_device_t *dev; /* own or the caller's */
+    int max_n, input_dim, classes;
+};
+
+elag_status elag_infer_options_init(elag_infer_options *opts, unsigned int version)
+{
+    if (opts == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_infer_options_init: opts is NULL");
+    ELAG_TRY(elag_api_check_version(version, ELAG_INFER_OPTIONS_VERSION, "elag_infer_options"));
+    elag_infer_options d = ELAG_INFER_OPTIONS_INIT;
+    *opts = d;
+    return ELAG_OK;
+}
+
+elag_status elag_infer_open(elag_infer_t **out, const elag_net_t *net, elag_device_t *device,
+                            const elag_infer_options *opts)
+{
+    if (out == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_infer_open: out is NULL");
+    *out = NULL;
+    if (net == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_infer_open: net is NULL");
+    elag_infer_options o = ELAG_INFER_OPTIONS_INIT;
+    if (opts) {
+        ELAG_TRY(elag_api_check_version(opts->version, ELAG_INFER_OPTIONS_VERSION,
+                                        "elag_infer_options"));
+        o = *opts;
+    }
+    if (o.max_batch < 0)
+        return elag_fail(ELAG_ERR_USAGE, "elag_infer_open: max_batch %d (must be >= 0)",
+                         o.max_batch);
+    elag_infer_t *s = calloc(1, sizeof *s);
+    if (s == NULL) return elag_fail(ELAG_ERR_NOMEM, "elag_infer_open: out of host memory");
+    s->max_n = o.max_batch > 0 ? o.max_batch : ELAG_INFER_DEFAULT_MAX_BATCH;
+    s->input_dim = elag_net_input_dim(net);
+    s->classes = elag_net_classes(net);
+    elag_status st = ELAG_OK;
+    if (device) {
+        s->dev = device;
+    } else {
+        elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
+        d.device = o.device;
+        d.threads = o.threads;
+        st = elag_device_open(&s->own, &d);
+        s->dev = s->own;
+    }
+    if (st == ELAG_OK) st = elag_sparse_net_init(&s->net, &net->e, s->dev->be, s->max_n, o.dense);
+    if (st != ELAG_OK) {
+        elag_device_free(s->own); /* sparse_net_init cleans up after itself */
+        free(s);
+        return st;
+    }
+    *out = s;
+    return ELAG_OK;
+}
+
+void elag_infer_free(elag_infer_t *s)
+{
+    if (s == NULL) return;
+    elag_sparse_net_free(&s->net);
+    elag_device_free(s->own);
+    free(s);
+}
+
+elag_status elag_infer_run(elag_infer_t *s, const float *x, int n, float *logits)
+{
+    if (s == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_infer_run: session is NULL");
+    if (n < 0) return elag_fail(ELAG_ERR_USAGE, "elag_infer_run: batch of %d samples", n);
+    if (n == 0) return ELAG_OK;
+    if (x == NULL || logits == NULL)
+        return elag_fail(ELAG_ERR_USAGE, "elag_infer_run: %s is NULL", x ? "logits" : "x");
+    for (int i = 0; i < n; i += s->max_n) {
+        int chunk = n - i < s->max_n ? n - i : s->max_n;
+        ELAG_TRY(elag_sparse_net_forward(&s->net, x + (size_t)i * (size_t)s->input_dim, chunk,
+                                         logits + (size_t)i * (size_t)s->classes));
+    }
+    return ELAG_OK;
+}
+
+const char *elag_infer_device_name(const elag_infer_t *s)
+{
+    ELAG_ASSERT(s != NULL);
+    return elag_device_name(s->dev);
+}
+
+int elag_infer_max_batch(const elag_infer_t *s)
+{
+    ELAG_ASSERT(s != NULL);
+    return s->max_n;
+}

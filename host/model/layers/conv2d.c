@@ -1,0 +1,172 @@
+/*
+ * conv2d: NCHW convolution (cross-correlation, as PyTorch) with stride, zero padding and
+ * an optional bias, by im2col + GEMM on the feature-major layout:
+ *   y (out, n*oh*ow) = W (out, C*kh*kw) x col (C*kh*kw, n*oh*ow)
+ * which is (out, n, oh, ow), the next layer's layout, with no reordering. The batch is cut
+ * into chunks of samples so the column buffer stays small on the CPU (cache) and is one
+ * chunk on the GPU; a 1x1 stride-1 unpadded convolution needs no columns at all (x is
+ * already (C, n*H*W)). Backward recomputes each chunk's columns:
+ *   dW += dy_chunk col^T ; db = row sums of dy ; dcol = W^T dy_chunk, scattered by col2im.
+ * A weight prepared as a sparse matrix (inference) runs as one SpMM over the whole batch.
+ */
+#include "model/model.h"
+
+#include "core/check.h"
+
+static const char *const conv_keys[] = {"out_channels", "kernel",   "stride", "padding",
+                                        "bias",         "prunable", NULL};
+static const char *const conv_required[] = {"out_channels", "kernel", NULL};
+
+/* Column-buffer target in floats: about 8 MB on the CPU (the product stays in cache),
+ * 256 MB on a GPU (one chunk for every usual batch). */
+#define CONV_WORK_CPU (1u << 21)
+#define CONV_WORK_GPU (1u << 26)
+
+static void conv_defaults(elag_layer_config *lc)
+{
+    lc->stride[0] = lc->stride[1] = 1;
+    lc->bias = 1;
+    lc->prunable = 1;
+}
+
+static int conv_direct(const elag_layer *l)
+{
+    const elag_window *g = &l->win;
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+static elag_status conv_infer(elag_model *m, elag_layer *l)
+{
+    const elag_layer_config *c = &l->cfg;
+    if (c->out_channels < 1) return elag_layer_fail(l, "needs out_channels >= 1");
+    l->win = (elag_window){.H = l->in.h,
+                           .W = l->in.w,
+                           .kh = c->kernel[0],
+                           .kw = c->kernel[1],
+                           .sh = c->stride[0],
+                           .sw = c->stride[1],
+                           .ph = c->padding[0],
+                           .pw = c->padding[1]};
+    if (elag_window_resolve(&l->win) != ELAG_OK)
+        return elag_layer_fail(l,
+                               "kernel %dx%d (stride %dx%d, padding %dx%d) does not fit its "
+                               "input of %dx%d",
+                               c->kernel[0], c->kernel[1], c->stride[0], c->stride[1],
+                               c->padding[0], c->padding[1], l->in.h, l->in.w);
+    l->out = (elag_fshape){c->out_channels, l->win.oh, l->win.ow};
+    size_t per_sample = (size_t)l->in.c * c->kernel[0] * c->kernel[1] * l->win.oh * l->win.ow;
+    if (conv_direct(l)) {
+        l->chunk = m->max_batch;
+        l->work_floats = 0;
+        return ELAG_OK;
+    }
+    size_t target = m->be->kind == ELAG_DEVICE_CUDA ? CONV_WORK_GPU : CONV_WORK_CPU;
+    size_t chunk = m->whole_batch ? (size_t)m->max_batch : target / per_sample;
+    if (chunk < 1) chunk = 1;
+    if (chunk > (size_t)m->max_batch) chunk = (size_t)m->max_batch;
+    l->chunk = (int)chunk;
+    l->work_floats = chunk * per_sample;
+    return ELAG_OK;
+}
+
+static elag_status conv_params(elag_model *m, elag_layer *l)
+{
+    const elag_layer_config *c = &l->cfg;
+    int64_t w[4] = {c->out_channels, l->in.c, c->kernel[0], c->kernel[1]}, b[1] = {c->out_channels};
+    ELAG_TRY(elag_model_add_param(m, l, "weight", 4, w, ELAG_PARAM_WEIGHT, c->prunable,
+                                  ELAG_INIT_KAIMING, l->in.c * c->kernel[0] * c->kernel[1], NULL));
+    if (c->bias)
+        ELAG_TRY(
+            elag_model_add_param(m, l, "bias", 1, b, ELAG_PARAM_BIAS, 0, ELAG_INIT_ZERO, 0, NULL));
+    return ELAG_OK;
+}
+
+/* The columns of samples [n0, n0+nb): *B and its row stride *ldb. */
+static elag_status conv_columns(elag_model *m, const elag_layer *l, const float *x, int n, int n0,
+                                int nb, const float **B, int *ldb)
+{
+    const int P = l->win.oh * l->win.ow;
+    if (conv_direct(l)) {
+        *B = x + (size_t)n0 * P;
+        *ldb = n * P;
+        return ELAG_OK;
+    }
+    ELAG_TRY(m->be->im2col(m->be, m->work, x, l->in.c, n, n0, nb, &l->win));
+    *B = m->work;
+    *ldb = nb * P;
+    return ELAG_OK;
+}
+
+static elag_status conv_forward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
+                                float *y)
+{
+    elag_backend *be = m->be;
+    const int n = p->n, out = l->out.c, P = l->win.oh * l->win.ow;
+    const int K = l->in.c * l->win.kh * l->win.kw;
+    const float *bias = l->cfg.bias ? elag_layer_param(m, l, 1) : NULL;
+    if (l->sp) {
+        if (l->chunk < n && !conv_direct(l))
+            return elag_fail(ELAG_ERR_INTERNAL, "conv2d '%s': sparse weight needs one chunk",
+                             l->cfg.name);
+        const float *B;
+        int ldb;
+        ELAG_TRY(conv_columns(m, l, x, n, 0, n, &B, &ldb));
+        return be->sparse_mm(be, l->sp, B, n * P, bias, l->relu, y);
+    }
+    for (int n0 = 0; n0 < n; n0 += l->chunk) {
+        int nb = n - n0 < l->chunk ? n - n0 : l->chunk;
+        const float *B;
+        int ldb;
+        ELAG_TRY(conv_columns(m, l, x, n, n0, nb, &B, &ldb));
+        ELAG_TRY(be->gemm(be, 0, 0, out, nb * P, K, 1.0f, elag_layer_param(m, l, 0), K, B, ldb,
+                          0.0f, y + (size_t)n0 * P, n * P));
+    }
+    return elag_layer_epilogue(be, y, bias, out, n * P, l->relu);
+}
+
+static elag_status conv_backward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
+                                 const float *y, const float *dy, float *dx)
+{
+    (void)y;
+    elag_backend *be = m->be;
+    const int n = p->n, out = l->out.c, P = l->win.oh * l->win.ow;
+    const int K = l->in.c * l->win.kh * l->win.kw;
+    const float *w = elag_layer_param(m, l, 0);
+    float *dw = elag_layer_grad(m, l, 0);
+    if (l->cfg.bias) ELAG_TRY(be->row_sum(be, elag_layer_grad(m, l, 1), dy, out, n * P));
+    if (dx && !conv_direct(l))
+        ELAG_TRY(be->fill(be, dx, elag_fshape_count(l->in) * (size_t)n, 0.0f)); /* col2im adds */
+    for (int n0 = 0; n0 < n; n0 += l->chunk) {
+        int nb = n - n0 < l->chunk ? n - n0 : l->chunk;
+        const float *dyc = dy + (size_t)n0 * P; /* (out, nb*P), row stride n*P */
+        const float *B;
+        int ldb;
+        ELAG_TRY(conv_columns(m, l, x, n, n0, nb, &B, &ldb));
+        ELAG_TRY(
+            be->gemm(be, 0, 1, out, K, nb * P, 1.0f, dyc, n * P, B, ldb, n0 ? 1.0f : 0.0f, dw, K));
+        if (!dx) continue;
+        if (conv_direct(l)) { /* dx (C, n*HW) = W^T dy directly */
+            ELAG_TRY(be->gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f,
+                              dx + (size_t)n0 * P, n * P));
+            continue;
+        }
+        ELAG_TRY(be->gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f, m->work, nb * P));
+        ELAG_TRY(be->col2im(be, dx, m->work, l->in.c, n, n0, nb, &l->win));
+    }
+    return ELAG_OK;
+}
+
+const elag_layer_kind_def elag_layer_conv2d = {
+    .name = "conv2d",
+    .prefix = "conv",
+    .keys = conv_keys,
+    .required = conv_required,
+    .defaults = conv_defaults,
+    .infer = conv_infer,
+    .params = conv_params,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .fuses_relu = 1,
+    .sparse_weight = 1,
+    .spatial = 1,
+};

@@ -1,0 +1,76 @@
+/*
+ * elag public API: inference. A session puts a network (elag/model.h) on a device, every
+ * weight in its own format (sparse weights run as sparse products), and runs float
+ * batches through it:
+ *
+ *     elag_net_t *net;  elag_infer_t *s;
+ *     elag_infer_options o = ELAG_INFER_OPTIONS_INIT;
+ *     o.device = "auto";  o.max_batch = 64;
+ *     elag_net_open(&net, "model.csr.safetensors");
+ *     elag_infer_open(&s, net, NULL, &o);
+ *     elag_infer_run(s, x, n, logits);      x (n, input_dim), logits (n, classes)
+ *     elag_infer_free(s);  elag_net_free(net);
+ *
+ * A session is used by one thread at a time; several sessions may run at once.
+ */
+#ifndef ELAG_INCLUDE_INFER_H
+#define ELAG_INCLUDE_INFER_H
+
+#include "backend.h"
+#include "common.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A network prepared on a device (opaque). Free with elag_infer_free. */
+typedef struct elag_infer elag_infer_t;
+
+#define ELAG_INFER_OPTIONS_VERSION 1
+/* Batch a session prepares for when max_batch is 0. */
+#define ELAG_INFER_DEFAULT_MAX_BATCH 256
+
+typedef struct elag_infer_options {
+    unsigned int version; /* ELAG_INFER_OPTIONS_VERSION */
+    const char *device;   /* "auto" (also when NULL), "cpu", "cpu-ref", "cuda", "cuda:N";
+                           * unused when elag_infer_open is given a device */
+    int threads;          /* CPU threads, like device; <= 0: the cores that are free */
+    int max_batch;        /* samples per product the session prepares buffers for (0:
+                           * ELAG_INFER_DEFAULT_MAX_BATCH); a larger elag_infer_run batch
+                           * is run in pieces of this size */
+    int dense;            /* 1: run every weight as its dense expansion (the masked dense
+                           * model, a reference for the sparse one); 0: each in its format */
+} elag_infer_options;
+
+#define ELAG_INFER_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        ELAG_INFER_OPTIONS_VERSION, NULL, 0, 0, 0                                                  \
+    }
+
+/* Fills *opts with the defaults of `version`; ELAG_ERR_USAGE for an unknown version. */
+elag_status elag_infer_options_init(elag_infer_options *opts, unsigned int version);
+
+/* Prepares `net` on `device`, or (device NULL) on a device the session opens from
+ * opts->device and opts->threads and owns. opts NULL: the defaults. `net` and `device`
+ * must stay open until the session is freed. The caller owns *out. */
+elag_status elag_infer_open(elag_infer_t **out, const elag_net_t *net, elag_device_t *device,
+                            const elag_infer_options *opts);
+
+void elag_infer_free(elag_infer_t *s); /* NULL does nothing */
+
+/* logits (n, classes) = net(x (n, input_dim)): host memory, row-major, one sample per row.
+ * n >= 0; n == 0 does nothing. Synchronous: the logits are there on return. */
+elag_status elag_infer_run(elag_infer_t *s, const float *x, int n, float *logits);
+
+/* The device the session computes on ("cpu", "cuda:0"). */
+const char *elag_infer_device_name(const elag_infer_t *s);
+
+/* The batch the session's buffers hold (opts->max_batch or its default). */
+int elag_infer_max_batch(const elag_infer_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ELAG_INCLUDE_INFER_H */
