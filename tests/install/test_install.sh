@@ -5,6 +5,8 @@
 # be needed), with elag-cuda when the build has the CUDA backend, and as a CMake project
 # that does find_package(elag); each runs on an export the just-built CLI makes and must
 # print (samples x classes) finite logits and exit 0, and exit 2 with one line on a bad file.
+# The export is a small pruned CNN (conv + batch norm, folded at export, as CSR) trained on
+# 512 Fashion-MNIST images (Debian's dataset-fashion-mnist, which scripts/test installs).
 #
 # usage: test_install.sh BUILD_DIR SOURCE_DIR ELAG_CLI        (CTest: install_example)
 # Exit 0 pass, 1 fail, 77 skip (no pkg-config or C compiler). $CC (default cc) and $CMAKE
@@ -14,18 +16,21 @@ set -eu
 # ---- what the example runs on ------------------------------------------------------------
 # TRAIN_CMD and EXPORT_CMD run (eval) with $ELAG (the CLI), $WORK (a scratch folder holding
 # TRAIN_CONFIG as $WORK/train.yaml) and $EXPORT (where the export must end up).
-TRAIN_CONFIG='name: tiny
+TRAIN_CONFIG='name: tiny-cnn
 device: cpu
-data:
-  dataset: synthetic
-  synthetic: {train: 128, test: 64, features: 8, classes: 3}
+data: {dataset: fashion-mnist, train_limit: 512, test_limit: 64}
 model:
   layers:
-    - {type: linear, out_features: 8}
+    - {type: conv2d, out_channels: 4, kernel: 3, padding: 1, bias: false}
+    - {type: batchnorm}
     - {type: relu}
-    - {type: linear, out_features: 3}
-train: {epochs: 1, batch_size: 32}
-prune: {method: gmp, target: 0.5, start: 0, end: 0.5, frequency: 1}'
+    - {type: maxpool, kernel: 2}
+    - {type: conv2d, out_channels: 8, kernel: 3, stride: 2}
+    - {type: relu}
+    - {type: flatten}
+    - {type: linear, out_features: 10}
+train: {epochs: 1, batch_size: 64, threads: 1}
+prune: {method: gmp, target: 0.8, start: 0.0, end: 0.5, frequency: 2}'
 # shellcheck disable=SC2016 # expanded when run (eval), not here
 TRAIN_CMD='"$ELAG" train "$WORK/train.yaml" --out "$WORK/run" --quiet'
 # shellcheck disable=SC2016
