@@ -128,6 +128,42 @@ static void resume_bit_for_bit(elag_optimizer_kind opt)
     free(part);
 }
 
+/* A CNN with batch norm (running statistics are checkpointed) and dropout (its mask is a
+ * function of seed, layer and step) resumes bit for bit too. */
+Test(train, resume_is_bit_for_bit_cnn)
+{
+    static const char yaml[] =
+        "name: cnn\ndevice: cpu\nseed: 4\ndata: {train_limit: 384, test_limit: 64}\n"
+        "model:\n  layers:\n"
+        "    - {type: conv2d, out_channels: 4, kernel: 3, stride: 2, bias: false}\n"
+        "    - {type: batchnorm}\n    - {type: relu}\n    - {type: maxpool, kernel: 2}\n"
+        "    - {type: flatten}\n    - {type: dropout, p: 0.3}\n"
+        "    - {type: linear, out_features: 10}\n"
+        "train: {epochs: 3, batch_size: 64, threads: 1}\n"
+        "prune: {method: gmp, target: 0.5, start: 0.2, end: 0.8, frequency: 3}\n";
+    elag_config cfg;
+    cr_assert_eq(elag_config_parse(yaml, strlen(yaml), "cnn.yaml", NULL, 0, &cfg), ELAG_OK, "%s",
+                 elag_last_error());
+    char *full = elag_test_tmpdir("cnnfull"), *part = elag_test_tmpdir("cnnpart");
+    run(&cfg, full, NULL, 0);
+    run(&cfg, part, NULL, 1);
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/model.safetensors", part);
+    run(&cfg, part, ck, 0);
+    float *a, *b;
+    size_t na, nb;
+    read_weights(full, &a, &na);
+    read_weights(part, &b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(a, b, na), 0, "resumed CNN run differs from the uninterrupted one");
+    free(a);
+    free(b);
+    elag_test_rmtree(full);
+    elag_test_rmtree(part);
+    free(full);
+    free(part);
+}
+
 Test(train, resume_is_bit_for_bit_sgd) { resume_bit_for_bit(ELAG_OPTIMIZER_SGD); }
 Test(train, resume_is_bit_for_bit_adamw) { resume_bit_for_bit(ELAG_OPTIMIZER_ADAMW); }
 
