@@ -1,11 +1,13 @@
 /*
  * `elag sweep`: expand a sweep file, then run what the ledger does not hold yet, N runs
  * at a time, one shard of it for cluster job arrays; `--collect` merges the output
- * folders of shards. The work is in host/sweep/; this file parses arguments and prints
- * one progress line (redrawn on a terminal, plain lines otherwise). docs/sweeps.md.
+ * folders of shards. The sweep logic is in host/sweep/ (library), the child processes in
+ * sweep_runner.c; this file parses arguments and prints one progress line (redrawn on a
+ * terminal, plain lines otherwise). docs/sweeps.md.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
+#include "cli/sweep_runner.h"
 
 #include "io/atomic.h"
 #include "sweep/sweep.h"
@@ -79,7 +81,7 @@ static void describe_run(const elag_sweep_run *r, char *buf, size_t size)
     if (!buf[0]) snprintf(buf, size, "(the base as it is)");
 }
 
-static void on_progress(const elag_sweep_progress *p, void *user)
+static void on_progress(const elag_cli_sweep_progress *p, void *user)
 {
     sweep_view *v = user;
     if (v->quiet) return;
@@ -292,25 +294,25 @@ int elag_cmd_sweep(int argc, char **argv)
     }
 
     sweep_view view = {.tty = isatty(2), .quiet = quiet};
-    elag_sweep_exec_options opt = {.out_dir = out,
-                                   .exe = "/proc/self/exe",
-                                   .jobs = jobs,
-                                   .threads = threads,
-                                   .devices = n_devices ? device_ptrs : NULL,
-                                   .n_devices = n_devices,
-                                   .shard = shard,
-                                   .n_shards = n_shards,
-                                   .retry_failed = retry,
-                                   .no_infer = no_infer,
-                                   .progress = on_progress,
-                                   .progress_user = &view,
-                                   .tick_seconds = 1.0};
+    elag_cli_sweep_options opt = {.out_dir = out,
+                                  .exe = "/proc/self/exe",
+                                  .jobs = jobs,
+                                  .threads = threads,
+                                  .devices = n_devices ? device_ptrs : NULL,
+                                  .n_devices = n_devices,
+                                  .shard = shard,
+                                  .n_shards = n_shards,
+                                  .retry_failed = retry,
+                                  .no_infer = no_infer,
+                                  .progress = on_progress,
+                                  .progress_user = &view,
+                                  .tick_seconds = 1.0};
     if (!quiet)
         fprintf(stderr, "sweep: %s: %d runs%s, %d at a time with %d thread%s each, into %s/\n",
                 sw->path, sw->n_runs, n_shards > 1 ? " (this shard: index % N == I)" : "", jobs,
                 threads, threads == 1 ? "" : "s", out);
-    elag_sweep_outcome res;
-    st = elag_sweep_execute(sw, &opt, &res);
+    elag_cli_sweep_outcome res;
+    st = elag_cli_sweep_execute(sw, &opt, &res);
     if (view.drawn) fputc('\n', stderr);
     if (st != ELAG_OK || res.interrupted) {
         elag_sweep_free(sw);

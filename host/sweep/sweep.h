@@ -6,12 +6,16 @@
  *   ledger.c  <out>/results.jsonl: one JSON row per finished run, appended in one
  *             write(2) under flock so workers, shards and crashes never tear or mix
  *             rows; readers take one row per run id; results.csv; merging ledgers;
- *   runner.c  runs as child processes of the elag binary (`elag train ... --out
- *             <out>/runs/<id>`, then `elag export --format csr` and `elag infer --json`
- *             for the ledger's inference figures), N at a time, so a crash in one never
- *             stops the sweep;
+ *   run.c     what each run needs, short of running it: which runs of a shard the
+ *             ledger does not hold yet, claiming one (its folder and .lock), the command
+ *             line of each step (`train`, then `export --format csr` and `infer --json`
+ *             for the ledger's inference figures), and a finished step turned into the
+ *             next step or the run's ledger row (row.c reads summary.json and infer.json);
  *   report.c  ledger -> tables (summary.md, summary.csv, layers.csv).
- * The CLI (host/cli/cmd_sweep.c, cmd_report.c) parses arguments and prints progress.
+ * Processes are not the library's business: it never forks, waits or signals, and does
+ * not know where the elag binary is. The CLI runs the commands (host/cli/sweep_runner.c:
+ * N at a time, device round-robin, stop on signals, children that die with the sweep),
+ * parses arguments and prints progress (host/cli/cmd_sweep.c, cmd_report.c).
  */
 #ifndef ELAG_SWEEP_SWEEP_H
 #define ELAG_SWEEP_SWEEP_H
@@ -103,49 +107,109 @@ elag_status elag_ledger_write_csv(const elag_ledger *l, const char *path);
 elag_status elag_ledger_collect(const char *const *dirs, int n_dirs, const char *out_dir,
                                 int *n_rows);
 
-/* ---- runner (runner.c) ---- */
+/* ---- runs (run.c) ---- */
 
-typedef struct elag_sweep_progress {
-    int total;          /* runs of this shard */
-    int done;           /* finished ok, including those already in the ledger */
-    int failed;         /* finished with an error (in this session or in the ledger) */
-    int running;
-    int elsewhere;      /* held by another sweep process (run lock busy) */
-    double eta_seconds; /* -1 when unknown */
-    /* the event: NULL for a periodic tick, else "start", "ok" or "failed" */
-    const char *event;
-    const elag_sweep_run *run; /* the event's run */
-    const char *error;         /* "failed": the reason */
-    double run_seconds;        /* "ok" / "failed": wall time of the run */
-} elag_sweep_progress;
+/* The runs of one shard that the ledger <out_dir>/results.jsonl does not hold yet. */
+typedef struct elag_sweep_queue_options {
+    const char *out_dir;  /* ledger and runs/ live here; kept by the caller while the queue is */
+    int threads;          /* train.threads (and OMP_NUM_THREADS) per run, >= 1, unless the
+                           * sweep sets train.threads itself */
+    int shard, n_shards;  /* the runs with index % n_shards == shard */
+    int retry_failed;     /* runs whose ledger row says failed are to do again */
+    int no_infer;         /* 0: after training ok, export CSR and time `elag infer` */
+} elag_sweep_queue_options;
 
-typedef void (*elag_sweep_progress_fn)(const elag_sweep_progress *p, void *user);
+typedef struct elag_sweep_queue {
+    const elag_sweep *sw;
+    elag_sweep_queue_options o;
+    int total;      /* runs of the shard */
+    int done;       /* of them, with an ok row in the ledger */
+    int failed;     /* of them, with a failed row that is not retried */
+    int n_todo;     /* the others, in expansion order */
+    int *todo;      /* n_todo indices into sw->runs */
+    elag_ledger seen; /* the ledger as last read (re-read by each claim) */
+} elag_sweep_queue;
 
-typedef struct elag_sweep_exec_options {
-    const char *out_dir;        /* ledger and runs/ live here */
-    const char *exe;            /* the elag binary to run (e.g. "/proc/self/exe") */
-    int jobs;                   /* concurrent runs, >= 1 */
-    int threads;                /* train.threads per run, >= 1 (unless the sweep sets it) */
-    const char *const *devices; /* device per worker slot, round-robin; NULL: the config's */
-    int n_devices;
-    int shard, n_shards;        /* this process runs index % n_shards == shard */
-    int retry_failed;           /* rerun runs whose ledger row says failed */
-    int no_infer;               /* 0: after training ok, export CSR and time `elag infer` */
-    elag_sweep_progress_fn progress; /* may be NULL */
-    void *progress_user;
-    double tick_seconds;        /* periodic progress ticks (0: none) */
-} elag_sweep_exec_options;
+/* Creates <out_dir>/runs/ and reads the ledger. The caller frees q with
+ * elag_sweep_queue_free (also after an error). */
+elag_status elag_sweep_queue_init(elag_sweep_queue *q, const elag_sweep *sw,
+                                  const elag_sweep_queue_options *o);
+/* Re-reads the ledger and writes <out_dir>/results.csv from all of it (every shard's
+ * rows that are there by now). */
+elag_status elag_sweep_queue_write_csv(elag_sweep_queue *q);
+void elag_sweep_queue_free(elag_sweep_queue *q);
 
-typedef struct elag_sweep_outcome {
-    int total, ran, ok, failed, skipped, elsewhere;
-    int interrupted; /* the signal (SIGINT, SIGTERM, SIGHUP) that stopped the sweep, or 0 */
-} elag_sweep_outcome;
+/* The steps of a run: train; then, unless no_infer, export and infer. */
+typedef enum elag_sweep_step {
+    ELAG_SWEEP_STEP_TRAIN,
+    ELAG_SWEEP_STEP_EXPORT,
+    ELAG_SWEEP_STEP_INFER
+} elag_sweep_step;
 
-/* Runs the runs of the shard that the ledger does not hold yet; writes results.csv at
- * the end. Returns ELAG_OK also when runs failed (see out->failed); an error status
- * only when the sweep itself could not go on. */
-elag_status elag_sweep_execute(const elag_sweep *sw, const elag_sweep_exec_options *opt,
-                               elag_sweep_outcome *out);
+/* One command for the caller to run as `<elag binary> argv[0] argv[1] ...`, with stdin
+ * from /dev/null, stderr to `log`, stdout to `stdout_path` (or to `log` when it is ""). */
+typedef struct elag_sweep_cmd {
+    char **argv;     /* NULL-terminated, owned by the job; argv[0] is the subcommand */
+    char log[ELAG_PATH_LEN + 96];         /* <run>/log.txt */
+    int log_append;  /* 0: truncate the log first (train), 1: append (export, infer) */
+    char stdout_path[ELAG_PATH_LEN + 96]; /* <run>/infer.json for infer, else "" */
+    int omp_threads; /* > 0: the child's OMP_NUM_THREADS; 0: leave it alone */
+} elag_sweep_cmd;
+
+/* A claimed run on its way through its steps. */
+typedef struct elag_sweep_job {
+    elag_sweep_queue *q;
+    int run;              /* index into q->sw->runs */
+    elag_sweep_step step; /* what cmd does */
+    elag_sweep_cmd cmd;   /* the step's command */
+    char dir[ELAG_PATH_LEN + 64]; /* <out_dir>/runs/<id> */
+    char device[64];      /* --device of the run ("" when none) */
+    int lock_fd;          /* flock'ed <dir>/.lock; -1 when not held */
+    double train_seconds; /* wall time of the train step */
+    char error[512];      /* after ELAG_SWEEP_JOB_FAILED: why */
+} elag_sweep_job;
+
+typedef enum elag_sweep_claim {
+    ELAG_SWEEP_CLAIM_TAKEN, /* the job holds the run; job->cmd is its train command */
+    ELAG_SWEEP_CLAIM_DONE,  /* an ok row landed since the queue read the ledger */
+    ELAG_SWEEP_CLAIM_HELD   /* another sweep process holds the run's lock */
+} elag_sweep_claim;
+
+/* Claims run `run` for a job: creates <out_dir>/runs/<id>/, takes its .lock without
+ * waiting (so two sweep processes never run one id at once), re-reads the ledger (another
+ * process may have finished the run), removes a stale summary.json, and makes the train
+ * command: train <base> --set ... --out <dir> --force --quiet [--set train.threads=T]
+ * [--device D]. `device` may be NULL (the config's). *claim says which case it was;
+ * only a taken job needs elag_sweep_job_ended or _release. */
+elag_status elag_sweep_job_claim(elag_sweep_job *job, elag_sweep_queue *q, int run,
+                                 const char *device, elag_sweep_claim *claim);
+
+typedef enum elag_sweep_job_state {
+    ELAG_SWEEP_JOB_NEXT,   /* job->cmd is the run's next step: run it */
+    ELAG_SWEEP_JOB_OK,     /* the run's ok row was appended to the ledger */
+    ELAG_SWEEP_JOB_FAILED, /* its failed row was appended; job->error says why */
+    ELAG_SWEEP_JOB_DROPPED /* no row: the sweep is stopping and the run did not finish;
+                            * a later sweep redoes it */
+} elag_sweep_job_state;
+
+/* job->cmd ended: it exited with exit_code (>= 0), or was killed by term_signal
+ * (exit_code -1). `seconds`: wall time since the run's first step started. `stopping`:
+ * the sweep was asked to stop (by a signal), so no further step starts. After training ok
+ * the job goes on with export (then infer), unless no_infer; a failed export or infer
+ * keeps the run ok with `infer_error` in its row. In every state but NEXT the job is over
+ * and its lock released. An error status means the row could not be appended (*state is
+ * set all the same). */
+elag_status elag_sweep_job_ended(elag_sweep_job *job, int exit_code, int term_signal,
+                                 double seconds, int stopping, elag_sweep_job_state *state);
+
+/* job->cmd could not be started; `why` says why. For export or infer the run is recorded
+ * ok with infer_error "<step>: <why>"; for train the job is released and the error
+ * returned (*state DROPPED). */
+elag_status elag_sweep_job_not_started(elag_sweep_job *job, const char *why,
+                                       elag_sweep_job_state *state);
+
+/* Releases the run's lock and the command; harmless on a released job. */
+void elag_sweep_job_release(elag_sweep_job *job);
 
 /* Usable cores: SLURM_CPUS_PER_TASK when set, else the CPU affinity mask. */
 int elag_sweep_cores(void);

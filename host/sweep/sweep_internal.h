@@ -1,7 +1,8 @@
 /*
- * Private pieces of the sweep module shared by spec.c and values.c: a growable string,
- * YAML nodes (the config module's tree, which keeps line and column) written back as
- * flow text for `--set`, and resolved values as JSON for ledger rows.
+ * Private pieces of the sweep module: a growable string, YAML nodes (the config module's
+ * tree, which keeps line and column) written back as flow text for `--set`, and resolved
+ * values as JSON for ledger rows (spec.c, values.c); a finished run's files read into its
+ * ledger row (row.c, for run.c).
  */
 #ifndef ELAG_SWEEP_SWEEP_INTERNAL_H
 #define ELAG_SWEEP_SWEEP_INTERNAL_H
@@ -31,5 +32,25 @@ cJSON *elag_sweep_node_json(const elag_ynode *n);
 
 /* The node at a dotted key ("train.optimizer.lr") of a mapping tree, or NULL. */
 const elag_ynode *elag_sweep_resolved_get(const elag_ynode *root, const char *key);
+
+/* ---- ledger rows of finished runs (row.c) ---- */
+
+/* The row of a run: run_id, status, (failed:) error and exit_code (>= 0) or signal
+ * (term_signal > 0), the swept values, `swept`, run_seconds, then (ok:) every field of
+ * <dir>/summary.json and model_bytes. NULL when out of memory. */
+cJSON *elag_sweep_row_make(const elag_sweep_run *run, const char *dir, int ok, const char *error,
+                           int exit_code, int term_signal, double seconds);
+
+/* Adds the figures of <dir>/infer.json, csr_file_bytes and infer_seconds to an ok row, or
+ * infer_error when `error` is not empty or infer.json has no figures. */
+void elag_sweep_row_add_infer(cJSON *row, const char *dir, const char *error, double seconds);
+
+/* "<what><last log line> (exit N)" or "<what>killed by signal N[; log: <line>]" for a
+ * step that failed, from the last line of <dir>/log.txt. */
+void elag_sweep_step_error(const char *dir, const char *what, int exit_code, int term_signal,
+                           char *out, size_t size);
+
+/* The device <dir>/summary.json names, or "" (out has `size` bytes). */
+void elag_sweep_summary_device(const char *dir, char *out, size_t size);
 
 #endif /* ELAG_SWEEP_SWEEP_INTERNAL_H */
