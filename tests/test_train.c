@@ -97,6 +97,30 @@ static void read_weights(const char *dir, float **out, size_t *n)
     *n = total;
 }
 
+/* Trains cfg without a stop and again stopped after `stop_after` epochs then resumed:
+ * every tensor of the two final checkpoints must be the same bits. */
+static void expect_resume_equal(const elag_config *cfg, int stop_after)
+{
+    char *full = elag_test_tmpdir("full"), *part = elag_test_tmpdir("part");
+    run(cfg, full, NULL, 0);
+    run(cfg, part, NULL, stop_after);
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/model.safetensors", part);
+    run(cfg, part, ck, 0);
+    float *a, *b;
+    size_t na, nb;
+    read_weights(full, &a, &na);
+    read_weights(part, &b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(a, b, na), 0, "resumed run differs from the uninterrupted one");
+    free(a);
+    free(b);
+    elag_test_rmtree(full);
+    elag_test_rmtree(part);
+    free(full);
+    free(part);
+}
+
 static void resume_bit_for_bit(elag_optimizer_kind opt)
 {
     elag_config cfg;
@@ -110,22 +134,7 @@ static void resume_bit_for_bit(elag_optimizer_kind opt)
     cfg.prune.start = (elag_when){0.25, 1};
     cfg.prune.end = (elag_when){0.75, 1};
     cfg.prune.frequency = 4;
-    char *full = elag_test_tmpdir("full"), *part = elag_test_tmpdir("part");
-    run(&cfg, full, NULL, 0);
-    run(&cfg, part, NULL, 2);
-    char ck[512];
-    snprintf(ck, sizeof ck, "%s/model.safetensors", part);
-    run(&cfg, part, ck, 0);
-    float *a, *b;
-    size_t na, nb;
-    read_weights(full, &a, &na);
-    read_weights(part, &b, &nb);
-    cr_assert_eq(na, nb);
-    cr_assert_eq(memcmp(a, b, na), 0, "resumed run differs from the uninterrupted one");
-    free(a);
-    free(b);
-    free(full);
-    free(part);
+    expect_resume_equal(&cfg, 2);
 }
 
 /* A CNN with batch norm (running statistics are checkpointed) and dropout (its mask is a
@@ -144,24 +153,7 @@ Test(train, resume_is_bit_for_bit_cnn)
     elag_config cfg;
     cr_assert_eq(elag_config_parse(yaml, strlen(yaml), "cnn.yaml", NULL, 0, &cfg), ELAG_OK, "%s",
                  elag_last_error());
-    char *full = elag_test_tmpdir("cnnfull"), *part = elag_test_tmpdir("cnnpart");
-    run(&cfg, full, NULL, 0);
-    run(&cfg, part, NULL, 1);
-    char ck[512];
-    snprintf(ck, sizeof ck, "%s/model.safetensors", part);
-    run(&cfg, part, ck, 0);
-    float *a, *b;
-    size_t na, nb;
-    read_weights(full, &a, &na);
-    read_weights(part, &b, &nb);
-    cr_assert_eq(na, nb);
-    cr_assert_eq(memcmp(a, b, na), 0, "resumed CNN run differs from the uninterrupted one");
-    free(a);
-    free(b);
-    elag_test_rmtree(full);
-    elag_test_rmtree(part);
-    free(full);
-    free(part);
+    expect_resume_equal(&cfg, 1);
 }
 
 Test(train, resume_is_bit_for_bit_sgd) { resume_bit_for_bit(ELAG_OPTIMIZER_SGD); }
