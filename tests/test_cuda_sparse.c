@@ -303,17 +303,17 @@ Test(cuda_sparse, bad_arguments_are_errors)
     to_csr(w, 2, 3, &a);
     elag_sparse_dev *d = NULL;
     elag_sparse_opts bad_n = {.max_n = 0, .alg = 0}, bad_alg = {.max_n = 4, .alg = 4};
-    cr_expect_eq(cu->sparse_create(cu, &a, &bad_n, &d), ELAG_ERR_USAGE);
+    cr_expect_eq(elag_be_sparse_create(cu, &a, &bad_n, &d), ELAG_ERR_USAGE);
     cr_expect_null(d);
-    cr_expect_eq(cu->sparse_create(cu, &a, &bad_alg, &d), ELAG_ERR_USAGE);
+    cr_expect_eq(elag_be_sparse_create(cu, &a, &bad_alg, &d), ELAG_ERR_USAGE);
     elag_sparse_host dense = {.format = ELAG_SPARSE_FORMAT_DENSE, .rows = 2, .cols = 3, .dense = w};
     elag_sparse_opts opts = {.max_n = 4, .alg = 1};
-    cr_expect_eq(cu->sparse_create(cu, &dense, &opts, &d), ELAG_ERR_USAGE);
-    OK(cu->sparse_create(cu, &a, &opts, &d));
+    cr_expect_eq(elag_be_sparse_create(cu, &dense, &opts, &d), ELAG_ERR_USAGE);
+    OK(elag_be_sparse_create(cu, &a, &opts, &d));
     void *dx = NULL, *dy = NULL;
     OK(cu->alloc(cu, sizeof(float) * 3 * 8, &dx));
     OK(cu->alloc(cu, sizeof(float) * 2 * 8, &dy));
-    cr_expect_eq(cu->sparse_mm(cu, d, dx, 5, NULL, 0, dy), ELAG_ERR_INTERNAL, "n > max_n");
+    cr_expect_eq(elag_be_sparse_mm(cu, d, dx, 5, NULL, 0, dy), ELAG_ERR_INTERNAL, "n > max_n");
     OK(cu->sparse_mm(cu, d, dx, 0, NULL, 0, dy)); /* n = 0: nothing */
     cu->sparse_destroy(cu, d);
     cu->sparse_destroy(cu, NULL);

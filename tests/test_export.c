@@ -5,7 +5,8 @@
  * 8 nnz + 4 (rows + 1) per layer plus biases plus the header; inference gives the
  * same test accuracy as evaluating the checkpoint and logits within 1e-4 of the dense
  * masked model; corrupt exports (truncated, wrong dtype, indptr not monotone, index out
- * of range) are refused with exit 2 and a message naming the file and tensor.
+ * of range) are refused with exit 2 and a message naming the file and tensor; `auto` on a
+ * device that refuses Blocked-ELL (a stub backend) skips that format and says why.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "io/atomic.h"
@@ -428,4 +429,85 @@ Test(export, cnn_csr_export_folds_batchnorm_and_infers_like_eval)
     elag_export_free(&e);
     elag_run_data_free(&data);
     elag_backend_free(be);
+}
+
+/* ---- `--format auto` on a device that refuses a format ---- */
+
+/* A CPU backend dressed as a GPU without TF32 tensor cores: it refuses Blocked-ELL, either
+ * up front in supports() (stub_mode 0) or only when sparse_create meets the matrix, as
+ * cuSPARSE can (stub_mode 1). stub_bell_creates counts Blocked-ELL matrices that reached
+ * the real sparse_create. */
+static int stub_mode, stub_bell_creates;
+static elag_support (*real_supports)(elag_backend *, elag_op, const elag_op_query *, char *,
+                                     size_t);
+static elag_status (*real_create)(elag_backend *, const elag_sparse_host *,
+                                  const elag_sparse_opts *, elag_sparse_dev **);
+
+static elag_support stub_supports(elag_backend *b, elag_op op, const elag_op_query *q, char *why,
+                                  size_t why_len)
+{
+    if (stub_mode == 0 && op == ELAG_OP_SPARSE_MM && q->format == ELAG_SPARSE_FORMAT_BELL) {
+        snprintf(why, why_len, "stub refuses Blocked-ELL");
+        return ELAG_SUPPORT_NO;
+    }
+    return real_supports(b, op, q, why, why_len);
+}
+
+static elag_status stub_create(elag_backend *b, const elag_sparse_host *a,
+                               const elag_sparse_opts *opts, elag_sparse_dev **out)
+{
+    if (a->format == ELAG_SPARSE_FORMAT_BELL) {
+        stub_bell_creates++;
+        if (stub_mode == 1) return elag_fail(ELAG_ERR_UNSUPPORTED, "stub cuSPARSE refuses it");
+    }
+    return real_create(b, a, opts, out);
+}
+
+Test(export_auto, skips_formats_the_device_refuses)
+{
+    /* fc1 (64, 16): Blocked-ELL 16 stores no more than dense, so it is a real candidate */
+    char *d = elag_test_tmpdir("export-auto");
+    cr_assert_not_null(d);
+    elag_config c;
+    elag_test_small_config(&c, 64); /* not pruned: every candidate format is a real one */
+    elag_train_summary s;
+    elag_test_train(&c, d, NULL, 0, &s);
+    char path[800];
+    snprintf(path, sizeof path, "%s/model.safetensors", d);
+    elag_backend *real;
+    OK(elag_backend_open("cpu", 2, &real, NULL, 0));
+    real_supports = real->supports;
+    real_create = real->sparse_create;
+    for (stub_mode = 0; stub_mode < 2; stub_mode++) {
+        elag_backend stub = *real; /* never freed: real owns the state */
+        stub.supports = stub_supports;
+        stub.sparse_create = stub_create;
+        stub_bell_creates = 0;
+        elag_export e;
+        OK(elag_export_from_checkpoint(path, &e));
+        elag_export_timing tm[ELAG_MAX_PARAMS];
+        OK(elag_export_choose_auto(&e, &stub, 64, tm));
+        int fc1 = -1;
+        for (int i = 0; i < e.n_tensors; i++) {
+            if (!e.t[i].is_weight) continue;
+            if (e.t[i].w.rows == 64) fc1 = i;
+            cr_expect(tm[i].dense_ms >= 0 && tm[i].csr_ms >= 0, "mode %d: tensor %d timed",
+                      stub_mode, i);
+            cr_expect(tm[i].bell16_ms < 0 && tm[i].bell32_ms < 0, "mode %d: bell timed", stub_mode);
+            cr_expect_neq(e.t[i].w.format, ELAG_SPARSE_FORMAT_BELL, "mode %d: bell chosen",
+                          stub_mode);
+        }
+        cr_assert_geq(fc1, 0);
+        const char *want =
+            stub_mode ? "bell:16: stub cuSPARSE refuses it" : "bell:16: stub refuses Blocked-ELL";
+        cr_expect(strstr(tm[fc1].refused, want) != NULL, "mode %d: refused '%s'", stub_mode,
+                  tm[fc1].refused);
+        /* refused up front: nothing prepared; refused by sparse_create: it was tried */
+        cr_expect_eq(stub_bell_creates > 0, stub_mode == 1, "mode %d: %d Blocked-ELL creates",
+                     stub_mode, stub_bell_creates);
+        elag_export_free(&e);
+    }
+    elag_backend_free(real);
+    elag_test_rmtree(d);
+    free(d);
 }

@@ -10,11 +10,19 @@
  * memory for cpu-ref and cpu, GPU memory for cuda. Only to_device/to_host cross.
  * All matrices are row-major. Ops are asynchronous on CUDA (one stream); `sync`
  * waits. Every op returns ELAG_OK or a failing status with a message.
+ *
+ * Callers go through the wrappers at the end of this file, elag_be_<op>(b, ...), never
+ * through b-><op> directly: the wrappers (backend_ops.c) are the one place that checks
+ * the arguments against the contracts below (sizes, operands, windows, enum values), so
+ * every backend refuses a misuse with the same status and message, and the table entries
+ * need only do the maths. supports() says beforehand what a backend cannot do, so a
+ * caller can skip that work or run it on a CPU backend, which supports every op.
  */
 #ifndef ELAG_BACKEND_BACKEND_H
 #define ELAG_BACKEND_BACKEND_H
 
 #include "elag/elag.h"
+#include "sparse/sparse.h" /* elag_sparse_format */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +38,7 @@ typedef enum elag_device_kind {
 } elag_device_kind;
 
 typedef struct elag_backend elag_backend;
-typedef struct elag_sparse_host elag_sparse_host; /* host/sparse/sparse.h */
-typedef struct elag_sparse_dev elag_sparse_dev;   /* a matrix prepared by one backend */
+typedef struct elag_sparse_dev elag_sparse_dev; /* a matrix prepared by one backend */
 
 /* Options for preparing a sparse matrix (sparse_create). */
 typedef struct elag_sparse_opts {
@@ -63,6 +70,41 @@ typedef struct elag_window {
 /* Fills g->oh, g->ow from the rest; ELAG_ERR_INPUT when the window does not fit. */
 elag_status elag_window_resolve(elag_window *g);
 
+/* The first member of every backend's prepared matrix (struct elag_sparse_dev, private to
+ * each backend), so the sparse_mm wrapper can check a product against the matrix without
+ * knowing which backend prepared it. */
+typedef struct elag_sparse_head {
+    int rows, cols; /* A (rows, cols): y (rows, n), x (cols, n) */
+    int max_n;      /* the widest product sparse_create prepared for */
+} elag_sparse_head;
+
+/* What supports() can be asked about: the ops of the table whose answer can depend on the
+ * device or the arguments. ELAG_OP_SPARSE_MM stands for sparse_create + sparse_mm. */
+typedef enum elag_op {
+    ELAG_OP_GEMM = 0,
+    ELAG_OP_MASK_SELECT = 1,
+    ELAG_OP_SPARSE_MM = 2,
+    ELAG_OP_COUNT = 3
+} elag_op;
+
+/* The arguments supports() weighs; fields an op does not use are ignored (0). */
+typedef struct elag_op_query {
+    elag_sparse_format format; /* SPARSE_MM: CSR or BELL */
+    int block;                 /* SPARSE_MM: Blocked-ELL block size B */
+    int alg;                   /* SPARSE_MM: as elag_sparse_opts.alg (0, or cuSPARSE ALG1..3) */
+    int max_n;                 /* SPARSE_MM: widest product (0: not known) */
+    size_t n;                  /* MASK_SELECT: entries */
+    int tf32;                  /* GEMM: the caller asks for TF32 tensor-core products */
+} elag_op_query;
+
+/* supports()'s answer. A caller treats NO as "skip it, or run it on a CPU backend". */
+typedef enum elag_support {
+    ELAG_SUPPORT_NO = 0,   /* the backend would refuse (ELAG_ERR_UNSUPPORTED) or cannot do it */
+    ELAG_SUPPORT_FP32 = 1, /* runs with the contract's FP32 arithmetic */
+    ELAG_SUPPORT_TF32 = 2  /* runs, but products round FP32 inputs to TF32 (10-bit mantissa):
+                            * tolerances must be TF32's, not FP32's */
+} elag_support;
+
 struct elag_backend {
     const char *name;      /* "cpu-ref", "cpu", "cuda:0" */
     elag_device_kind kind;
@@ -84,6 +126,13 @@ struct elag_backend {
     elag_status (*sync)(elag_backend *b);
     /* Frees the backend itself (ctx, handles); called through elag_backend_free. */
     void (*destroy)(elag_backend *b);
+
+    /* ---- capabilities ---- */
+    /* Whether op runs here with the arguments q describes (q is never NULL; the wrapper has
+     * refused queries the contract itself rules out). When the answer is NO or TF32, a
+     * one-line reason goes to why (why_len bytes; why may be NULL). */
+    elag_support (*supports)(elag_backend *b, elag_op op, const elag_op_query *q, char *why,
+                             size_t why_len);
 
     /* ---- dense linear algebra ---- */
     /* C(m,n) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (m,k), op(B) is (k,n).
@@ -208,7 +257,8 @@ struct elag_backend {
     /* ---- sparse inference (feature-major activations: x (features, n) row-major) ---- */
     /* Copies a host matrix (CSR or Blocked-ELL; dense is refused) to the device and
      * prepares products with up to opts->max_n columns: descriptors, buffers, row
-     * partitions, cuSPARSE preprocessing. Freed with sparse_destroy. */
+     * partitions, cuSPARSE preprocessing. Freed with sparse_destroy. The matrix starts with
+     * an elag_sparse_head holding a's rows and cols and opts->max_n. */
     elag_status (*sparse_create)(elag_backend *b, const elag_sparse_host *a,
                                  const elag_sparse_opts *opts, elag_sparse_dev **out);
     void (*sparse_destroy)(elag_backend *b, elag_sparse_dev *a); /* NULL does nothing */
@@ -221,6 +271,77 @@ struct elag_backend {
     elag_status (*bias_relu_rows)(elag_backend *b, float *y, const float *bias, int rows, int n,
                                   int relu);
 };
+
+/* ---- the wrappers: what every caller uses (backend_ops.c) ----
+ * elag_be_<op>(b, ...) checks the arguments against <op>'s contract above and calls
+ * b-><op>. A misuse (negative size, NULL operand a nonzero size needs, window not resolved,
+ * unknown enum value, overlapping transpose, sparse_mm past max_n, ...) is a caller's bug:
+ * ELAG_ERR_INTERNAL naming the op, on every backend alike. sparse_create's host matrix is
+ * data, so a bad one is ELAG_ERR_INPUT (elag_sparse_validate) and a dense one, max_n < 1 or
+ * an alg outside 0..3 ELAG_ERR_USAGE. Data-dependent checks that need to read device memory
+ * (xent's labels) stay in the backends that can read it for free. */
+elag_status elag_be_alloc(elag_backend *b, size_t bytes, void **out);
+void elag_be_release(elag_backend *b, void *p);
+elag_status elag_be_to_device(elag_backend *b, void *dst, const void *src_host, size_t bytes);
+elag_status elag_be_to_host(elag_backend *b, void *dst_host, const void *src, size_t bytes);
+elag_status elag_be_copy(elag_backend *b, void *dst, const void *src, size_t bytes);
+elag_status elag_be_fill(elag_backend *b, float *x, size_t n, float v);
+elag_status elag_be_sync(elag_backend *b);
+/* q may be NULL (all fields 0); why may be NULL. An unknown op is NO. */
+elag_support elag_be_supports(elag_backend *b, elag_op op, const elag_op_query *q, char *why,
+                              size_t why_len);
+elag_status elag_be_gemm(elag_backend *b, int trans_a, int trans_b, int m, int n, int k,
+                         float alpha, const float *a, int lda, const float *bm, int ldb, float beta,
+                         float *c, int ldc);
+elag_status elag_be_row_sum(elag_backend *b, float *out, const float *x, int rows, int cols);
+elag_status elag_be_elementwise(elag_backend *b, elag_ew_op op, size_t n, float *y, const float *a,
+                                const float *bb, float alpha);
+elag_status elag_be_transpose(elag_backend *b, float *dst, const float *src, int batch, int rows,
+                              int cols, int inner);
+elag_status elag_be_xent(elag_backend *b, const float *logits, const int32_t *labels, int rows,
+                         int cols, float *dlogits, float *stats);
+elag_status elag_be_gather_rows(elag_backend *b, float *dst, const float *src, const int32_t *idx,
+                                int rows, int cols);
+elag_status elag_be_gather_i32(elag_backend *b, int32_t *dst, const int32_t *src,
+                               const int32_t *idx, int rows);
+elag_status elag_be_init_uniform(elag_backend *b, float *x, size_t n, float lo, float hi,
+                                 uint64_t seed, uint64_t stream);
+elag_status elag_be_sgd_step(elag_backend *b, float *w, const float *g, float *v, const float *mask,
+                             size_t n, float lr, float momentum, float weight_decay, int nesterov);
+elag_status elag_be_adamw_step(elag_backend *b, float *w, const float *g, float *m, float *v,
+                               const float *mask, size_t n, float lr, float beta1, float beta2,
+                               float eps, float weight_decay, int t);
+elag_status elag_be_score_magnitude(elag_backend *b, float *score, const float *w,
+                                    const float *mask, size_t n);
+elag_status elag_be_mask_select(elag_backend *b, float *mask, const float *score, size_t n,
+                                size_t k);
+elag_status elag_be_count_nonzero(elag_backend *b, const float *x, size_t n, size_t *out_host);
+elag_status elag_be_im2col(elag_backend *b, float *col, const float *x, int C, int N, int n0,
+                           int nb, const elag_window *g);
+elag_status elag_be_col2im(elag_backend *b, float *dx, const float *col, int C, int N, int n0,
+                           int nb, const elag_window *g);
+elag_status elag_be_pool_forward(elag_backend *b, elag_pool_mode mode, float *y, int32_t *argmax,
+                                 const float *x, int planes, const elag_window *g);
+elag_status elag_be_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx, const float *dy,
+                                  const int32_t *argmax, int planes, const elag_window *g);
+elag_status elag_be_batchnorm_forward(elag_backend *b, int training, float *y, const float *x,
+                                      int C, int L, const float *gamma, const float *beta,
+                                      float *run_mean, float *run_var, float momentum, float eps,
+                                      float *save_mean, float *save_invstd);
+elag_status elag_be_batchnorm_backward(elag_backend *b, float *dx, float *dgamma, float *dbeta,
+                                       const float *dy, const float *x, int C, int L,
+                                       const float *gamma, const float *save_mean,
+                                       const float *save_invstd);
+elag_status elag_be_dropout_forward(elag_backend *b, float *y, float *keep, const float *x,
+                                    size_t n, float p, uint64_t seed, uint64_t stream,
+                                    uint64_t offset);
+elag_status elag_be_sparse_create(elag_backend *b, const elag_sparse_host *a,
+                                  const elag_sparse_opts *opts, elag_sparse_dev **out);
+void elag_be_sparse_destroy(elag_backend *b, elag_sparse_dev *a);
+elag_status elag_be_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
+                              const float *bias, int relu, float *y);
+elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows, int n,
+                                   int relu);
 
 /* Opens a backend by name: "cpu-ref", "cpu", "cuda", "cuda:N" or "auto" (cuda:0 when a CUDA
  * device exists, else cpu; `note_host` receives a one-line note when auto chose, may be NULL).

@@ -80,6 +80,10 @@ static void print_layers(const elag_export *e, const elag_export_timing *tm, int
         }
         printf("\n");
     }
+    /* formats the device refused were skipped, not failed: say which and why */
+    for (int i = 0; is_auto && i < e->n_tensors; i++)
+        if (e->t[i].is_weight && tm[i].refused[0])
+            printf("%s: skipped %s\n", e->cfg.model.layers[e->t[i].layer].name, tm[i].refused);
 }
 
 int elag_cmd_export(int argc, char **argv)

@@ -1,9 +1,9 @@
 /*
  * Private to host/cpu/: what the naive reference (cpu_ref.c, cpu_ref_layers.c) and the
  * fast path (cpu_fast.c, cpu_select.c, cpu_layers.c) share. Only plumbing lives here
- * (host memory, argument checks, the order on scores, the layer ops' entry points); the
- * maths of each op is written separately in each backend so that the fast path can be
- * tested against the reference.
+ * (host memory, the label check, supports(), the order on scores, the layer ops' entry
+ * points); the maths of each op is written separately in each backend so that the fast
+ * path can be tested against the reference.
  */
 #ifndef ELAG_CPU_CPU_INTERNAL_H
 #define ELAG_CPU_CPU_INTERNAL_H
@@ -38,27 +38,13 @@ typedef struct elag_cpu_ctx {
     size_t *seg;         /* (4 * threads) per-thread counts of one selection pass */
 } elag_cpu_ctx;
 
-/* Argument checks: a failing status with a message naming `op`. */
-elag_status elag_cpu_check_gemm(int trans_a, int trans_b, int m, int n, int k, int lda, int ldb,
-                                int ldc);
-elag_status elag_cpu_check_xent(const int32_t *labels, int rows, int cols);
-elag_status elag_cpu_check_dims(const char *op, int rows, int cols);
-/* An op outside elag_ew_op: ELAG_ERR_INTERNAL. */
-elag_status elag_cpu_check_ew(elag_ew_op op);
+/* The arguments of every entry were checked by the wrappers (backend_ops.c). What stays
+ * here reads data: xent's labels(rows) in [0, cols), else ELAG_ERR_INPUT (cpu_ref.c). */
+elag_status elag_cpu_check_labels(const int32_t *labels, int rows, int cols);
 
-/* Checks of the layer ops (cpu_ref_layers.c), one per op family so both backends refuse
- * exactly the same calls. A geometry must be valid and resolved (oh, ow as
- * elag_window_resolve gives them): a wrong one would read or write out of bounds. */
-elag_status elag_cpu_check_window(const char *op, const elag_window *g);
-/* im2col / col2im: C, N, n0, nb >= 0, n0 + nb <= N, and the geometry. */
-elag_status elag_cpu_check_im2col(const char *op, int C, int N, int n0, int nb,
-                                  const elag_window *g);
-/* pool_*: a known mode, planes >= 0, argmax present for max pooling, and the geometry. */
-elag_status elag_cpu_check_pool(const char *op, elag_pool_mode mode, const int32_t *argmax,
-                                int planes, const elag_window *g);
-elag_status elag_cpu_check_transpose(int batch, int rows, int cols, int inner);
-/* p in [0, 1) (NaN refused). */
-elag_status elag_cpu_check_dropout(float p);
+/* supports() of both CPU backends (cpu_ref.c): every op, but for the limits named there. */
+elag_support elag_cpu_supports(elag_backend *b, elag_op op, const elag_op_query *q, char *why,
+                               size_t why_len);
 
 /* The layer ops of cpu-ref (cpu_ref_layers.c): the specification. */
 elag_status elag_cpu_ref_transpose(elag_backend *b, float *dst, const float *src, int batch,

@@ -4,7 +4,9 @@
  * where the order of a long sum matters (gemm, row_sum, xent). The fast CPU path
  * and the CUDA backend are tested against this file; keep it obvious, not fast.
  * The layer ops (im2col, pooling, batch norm, dropout, transpose) are in
- * cpu_ref_layers.c. The host memory ops shared by both CPU backends live here too.
+ * cpu_ref_layers.c. The host memory ops shared by both CPU backends live here too, with
+ * supports() (every op, on both). Arguments are checked by the wrappers
+ * (host/backend/backend_ops.c) before an entry here runs.
  */
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_sparse.h"
@@ -13,6 +15,7 @@
 #include "core/check.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,52 +79,45 @@ void elag_cpu_destroy(elag_backend *b)
     free(b);
 }
 
-/* ---- argument checks, shared with cpu_fast.c ---- */
+/* ---- the one check the CPU backends keep, shared with cpu_fast.c ---- */
 
-elag_status elag_cpu_check_gemm(int trans_a, int trans_b, int m, int n, int k, int lda, int ldb,
-                                int ldc)
+/* The wrapper cannot read labels that live on the device; here they are host memory, and
+ * one pass over rows ints costs nothing beside the softmax, so a bad label is reported
+ * rather than read out of bounds. */
+elag_status elag_cpu_check_labels(const int32_t *labels, int rows, int cols)
 {
-    int min_lda = trans_a ? m : k, min_ldb = trans_b ? k : n;
-    if (m < 0 || n < 0 || k < 0)
-        return elag_fail(ELAG_ERR_INTERNAL, "gemm: negative size m=%d n=%d k=%d", m, n, k);
-    if (lda < (min_lda > 1 ? min_lda : 1) || ldb < (min_ldb > 1 ? min_ldb : 1) ||
-        ldc < (n > 1 ? n : 1))
-        return elag_fail(ELAG_ERR_INTERNAL,
-                         "gemm: row stride too small (lda=%d ldb=%d ldc=%d for m=%d n=%d k=%d "
-                         "trans_a=%d trans_b=%d)",
-                         lda, ldb, ldc, m, n, k, trans_a, trans_b);
-    return ELAG_OK;
-}
-
-elag_status elag_cpu_check_dims(const char *op, int rows, int cols)
-{
-    if (rows < 0 || cols < 0)
-        return elag_fail(ELAG_ERR_INTERNAL, "%s: negative size rows=%d cols=%d", op, rows, cols);
-    return ELAG_OK;
-}
-
-elag_status elag_cpu_check_ew(elag_ew_op op)
-{
-    switch (op) {
-    case ELAG_EW_RELU:
-    case ELAG_EW_RELU_BACKWARD:
-    case ELAG_EW_MUL:
-    case ELAG_EW_AXPY:
-    case ELAG_EW_SCALE: return ELAG_OK;
-    }
-    return elag_fail(ELAG_ERR_INTERNAL, "elementwise: unknown op %d", (int)op);
-}
-
-elag_status elag_cpu_check_xent(const int32_t *labels, int rows, int cols)
-{
-    ELAG_TRY(elag_cpu_check_dims("xent", rows, cols));
-    if (rows > 0 && cols == 0) /* a caller's bug, as on every backend; not a bad label */
-        return elag_fail(ELAG_ERR_INTERNAL, "xent: %d rows of 0 classes", rows);
     for (int r = 0; r < rows; r++)
         if (labels[r] < 0 || labels[r] >= cols)
             return elag_fail(ELAG_ERR_INPUT, "xent: label %d of row %d is outside [0, %d)",
                              (int)labels[r], r, cols);
     return ELAG_OK;
+}
+
+/* ---- capabilities, shared with cpu_fast.c ---- */
+
+/* The CPU backends run every op in full FP32; what they cannot do is ask for something
+ * only a GPU has (TF32, a cuSPARSE algorithm), and the fast mask_select's 32-bit keys. */
+elag_support elag_cpu_supports(elag_backend *b, elag_op op, const elag_op_query *q, char *why,
+                               size_t why_len)
+{
+    const char *no = NULL;
+    switch (op) {
+    case ELAG_OP_GEMM:
+        if (q->tf32) no = "CPU GEMMs are FP32 only (no TF32)";
+        break;
+    case ELAG_OP_MASK_SELECT:
+        if (b->kind == ELAG_DEVICE_CPU && q->n > UINT32_MAX)
+            no = "the fast mask_select takes at most 2^32 entries (cpu-ref has no limit)";
+        break;
+    case ELAG_OP_SPARSE_MM:
+        if (q->alg != 0) no = "cuSPARSE algorithms need a CUDA device";
+        break;
+    default:
+        break;
+    }
+    if (no == NULL) return ELAG_SUPPORT_FP32;
+    if (why && why_len) snprintf(why, why_len, "%s", no);
+    return ELAG_SUPPORT_NO;
 }
 
 /* ---- elementwise ---- */
@@ -137,7 +133,6 @@ static elag_status ref_elementwise(elag_backend *b, elag_ew_op op, size_t n, flo
                                    const float *a, const float *bb, float alpha)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_ew(op));
     for (size_t i = 0; i < n; i++) {
         switch (op) {
         case ELAG_EW_RELU: y[i] = a[i] > 0.0f ? a[i] : 0.0f; break; /* NaN > 0 is false */
@@ -159,7 +154,6 @@ static elag_status ref_gemm(elag_backend *b, int trans_a, int trans_b, int m, in
                             float beta, float *c, int ldc)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_gemm(trans_a, trans_b, m, n, k, lda, ldb, ldc));
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             double s = 0.0;
@@ -179,7 +173,6 @@ static elag_status ref_gemm(elag_backend *b, int trans_a, int trans_b, int m, in
 static elag_status ref_row_sum(elag_backend *b, float *out, const float *x, int rows, int cols)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dims("row_sum", rows, cols));
     for (int r = 0; r < rows; r++) {
         double s = 0.0;
         for (int c = 0; c < cols; c++) s += x[(size_t)r * cols + c];
@@ -192,7 +185,7 @@ static elag_status ref_xent(elag_backend *b, const float *logits, const int32_t 
                             int cols, float *dlogits, float *stats)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_xent(labels, rows, cols));
+    ELAG_TRY(elag_cpu_check_labels(labels, rows, cols));
     double loss_sum = 0.0, correct = 0.0;
     for (int r = 0; r < rows; r++) {
         const float *x = logits + (size_t)r * cols; /* (cols) */
@@ -221,7 +214,6 @@ static elag_status ref_gather_rows(elag_backend *b, float *dst, const float *src
                                    const int32_t *idx, int rows, int cols)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dims("gather_rows", rows, cols));
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
             dst[(size_t)r * cols + c] = src[(size_t)idx[r] * cols + c];
@@ -232,7 +224,6 @@ static elag_status ref_gather_i32(elag_backend *b, int32_t *dst, const int32_t *
                                   const int32_t *idx, int rows)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dims("gather_i32", rows, 1));
     for (int r = 0; r < rows; r++) dst[r] = src[idx[r]];
     return ELAG_OK;
 }
@@ -269,7 +260,6 @@ static elag_status ref_adamw_step(elag_backend *b, float *w, const float *g, flo
                                   float beta2, float eps, float weight_decay, int t)
 {
     (void)b;
-    if (t < 1) return elag_fail(ELAG_ERR_INTERNAL, "adamw_step: step t=%d, must be >= 1", t);
     double bias1 = 1.0 - pow(beta1, t), bias2 = 1.0 - pow(beta2, t);
     for (size_t i = 0; i < n; i++) {
         double wi = (double)w[i] * (1.0 - (double)lr * weight_decay);
@@ -315,7 +305,6 @@ static elag_status ref_mask_select(elag_backend *b, float *mask, const float *sc
                                    size_t k)
 {
     (void)b;
-    if (k > n) return elag_fail(ELAG_ERR_INTERNAL, "mask_select: k=%zu > n=%zu", k, n);
     if (n == 0) return ELAG_OK;
     elag_ref_ranked *order = malloc(n * sizeof *order); /* (n) */
     if (order == NULL) return elag_fail(ELAG_ERR_NOMEM, "mask_select: out of host memory");
@@ -358,6 +347,7 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
     b->fill = ref_fill;
     b->sync = elag_cpu_sync;
     b->destroy = elag_cpu_destroy;
+    b->supports = elag_cpu_supports;
 
     b->gemm = ref_gemm;
     b->row_sum = ref_row_sum;

@@ -4,8 +4,8 @@
  * backend.h so they can serve as the specification the fast path (cpu_layers.c) and
  * the CUDA kernels are tested against. Long sums (batch norm statistics and gradients)
  * are in double; a pooling window's few terms are summed in float in window order.
- * The argument checks of these ops live here too and are shared with cpu_layers.c, so
- * both CPU backends refuse exactly the same calls.
+ * The arguments were checked by the wrappers (host/backend/backend_ops.c): a geometry is
+ * resolved, sizes are not negative, max pooling has its argmax buffer.
  */
 #include "cpu/cpu_internal.h"
 
@@ -13,65 +13,6 @@
 #include "core/check.h"
 
 #include <math.h>
-
-/* ---- argument checks, shared with cpu_layers.c ---- */
-
-elag_status elag_cpu_check_window(const char *op, const elag_window *g)
-{
-    if (g->H < 1 || g->W < 1 || g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->ph < 0 ||
-        g->pw < 0)
-        return elag_fail(ELAG_ERR_INTERNAL,
-                         "%s: input %dx%d, kernel %dx%d, stride %dx%d, padding %dx%d is not a "
-                         "valid window",
-                         op, g->H, g->W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
-    long eh = (long)g->H + 2L * g->ph - g->kh, ew = (long)g->W + 2L * g->pw - g->kw;
-    /* the output size must be the one elag_window_resolve gives, or the loops below would
-     * read past the input or write past the output */
-    if (eh < 0 || ew < 0 || g->oh != eh / g->sh + 1 || g->ow != ew / g->sw + 1)
-        return elag_fail(ELAG_ERR_INTERNAL,
-                         "%s: output %dx%d does not match input %dx%d, kernel %dx%d, stride "
-                         "%dx%d, padding %dx%d (window not resolved)",
-                         op, g->oh, g->ow, g->H, g->W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
-    return ELAG_OK;
-}
-
-elag_status elag_cpu_check_im2col(const char *op, int C, int N, int n0, int nb,
-                                  const elag_window *g)
-{
-    if (C < 0 || N < 0 || n0 < 0 || nb < 0 || n0 > N - nb)
-        return elag_fail(ELAG_ERR_INTERNAL,
-                         "%s: bad sizes C=%d N=%d samples [%d, %d + %d) (need C, N >= 0 and "
-                         "0 <= n0 <= n0 + nb <= N)",
-                         op, C, N, n0, n0, nb);
-    return elag_cpu_check_window(op, g);
-}
-
-elag_status elag_cpu_check_pool(const char *op, elag_pool_mode mode, const int32_t *argmax,
-                                int planes, const elag_window *g)
-{
-    if (mode != ELAG_POOL_MAX && mode != ELAG_POOL_AVG)
-        return elag_fail(ELAG_ERR_INTERNAL, "%s: unknown pooling mode %d", op, (int)mode);
-    if (planes < 0) return elag_fail(ELAG_ERR_INTERNAL, "%s: negative size planes=%d", op, planes);
-    if (mode == ELAG_POOL_MAX && argmax == NULL)
-        return elag_fail(ELAG_ERR_INTERNAL, "%s: max pooling needs the argmax buffer", op);
-    return elag_cpu_check_window(op, g);
-}
-
-elag_status elag_cpu_check_transpose(int batch, int rows, int cols, int inner)
-{
-    if (batch < 0 || rows < 0 || cols < 0 || inner < 0)
-        return elag_fail(ELAG_ERR_INTERNAL,
-                         "transpose: negative size batch=%d rows=%d cols=%d inner=%d", batch, rows,
-                         cols, inner);
-    return ELAG_OK;
-}
-
-elag_status elag_cpu_check_dropout(float p)
-{
-    if (!(p >= 0.0f && p < 1.0f)) /* written so NaN fails too */
-        return elag_fail(ELAG_ERR_INTERNAL, "dropout_forward: p=%g is outside [0, 1)", (double)p);
-    return ELAG_OK;
-}
 
 /* Offset of x[c][n][h][w] in a (C, N, H, W) tensor whose planes are g's input planes. */
 static size_t at(const elag_window *g, int N, int c, int n, int h, int w)
@@ -85,7 +26,6 @@ elag_status elag_cpu_ref_transpose(elag_backend *b, float *dst, const float *src
                                    int rows, int cols, int inner)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_transpose(batch, rows, cols, inner));
     for (int t = 0; t < batch; t++)
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++)
@@ -101,7 +41,6 @@ elag_status elag_cpu_ref_im2col(elag_backend *b, float *col, const float *x, int
                                 int nb, const elag_window *g)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_im2col("im2col", C, N, n0, nb, g));
     const size_t ncols = (size_t)nb * g->oh * g->ow; /* columns of col (C*kh*kw, ncols) */
     for (int c = 0; c < C; c++)
         for (int i = 0; i < g->kh; i++)
@@ -125,7 +64,6 @@ elag_status elag_cpu_ref_col2im(elag_backend *b, float *dx, const float *col, in
                                 int nb, const elag_window *g)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_im2col("col2im", C, N, n0, nb, g));
     const size_t ncols = (size_t)nb * g->oh * g->ow;
     for (int c = 0; c < C; c++)
         for (int i = 0; i < g->kh; i++)
@@ -150,7 +88,6 @@ elag_status elag_cpu_ref_pool_forward(elag_backend *b, elag_pool_mode mode, floa
                                       const elag_window *g)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_pool("pool_forward", mode, argmax, planes, g));
     const float area = (float)(g->kh * g->kw); /* padding counts as zeros */
     for (int p = 0; p < planes; p++) {
         const float *xp = x + (size_t)p * g->H * g->W; /* (H, W) */
@@ -188,7 +125,6 @@ elag_status elag_cpu_ref_pool_backward(elag_backend *b, elag_pool_mode mode, flo
                                        const elag_window *g)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_pool("pool_backward", mode, argmax, planes, g));
     const float area = (float)(g->kh * g->kw);
     for (size_t e = 0; e < (size_t)planes * g->H * g->W; e++) dx[e] = 0.0f;
     for (int p = 0; p < planes; p++) {
@@ -219,7 +155,6 @@ elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int training, float 
                                            float eps, float *save_mean, float *save_invstd)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dims("batchnorm_forward", C, L));
     if (L == 0) return ELAG_OK; /* no samples: no statistics, nothing to normalise */
     for (int c = 0; c < C; c++) {
         const float *xr = x + (size_t)c * L; /* (L) */
@@ -254,7 +189,6 @@ elag_status elag_cpu_ref_batchnorm_backward(elag_backend *b, float *dx, float *d
                                             const float *save_invstd)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dims("batchnorm_backward", C, L));
     for (int c = 0; c < C; c++) {
         const float *xr = x + (size_t)c * L, *dyr = dy + (size_t)c * L; /* (L) */
         float *dxr = dx + (size_t)c * L;                                /* (L), may be dyr */
@@ -283,7 +217,6 @@ elag_status elag_cpu_ref_dropout_forward(elag_backend *b, float *y, float *keep,
                                          uint64_t offset)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_dropout(p));
     const float scale = 1.0f / (1.0f - p); /* inverted dropout: the expectation stays x */
     for (size_t i = 0; i < n; i++) {
         float u = elag_philox_uniform(seed, stream, offset + i);

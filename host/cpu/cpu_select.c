@@ -135,12 +135,12 @@ static elag_status elag_select_workspace(elag_backend *b, size_t n, uint32_t **o
     return ELAG_OK;
 }
 
-/* Checks the arguments and does k = 0 and k = n; *done says whether the mask is
- * written. */
+/* Does k = 0 and k = n; *done says whether the mask is written. k <= n was checked by the
+ * wrapper; the 2^32 limit is this implementation's (32-bit keys and counts), which
+ * elag_cpu_supports reports too. */
 static elag_status elag_select_begin(elag_backend *b, float *mask, size_t n, size_t k, int *done)
 {
     *done = 1;
-    if (k > n) return elag_fail(ELAG_ERR_INTERNAL, "mask_select: k=%zu > n=%zu", k, n);
     if (n > UINT32_MAX)
         return elag_fail(ELAG_ERR_UNSUPPORTED, "mask_select: %zu entries is over 2^32", n);
     if (k == 0 || k == n) {

@@ -68,7 +68,7 @@ const char *elag_cpu_isa_name(elag_cpu_isa isa)
 elag_status elag_cpu_fast_sparse_prepare(elag_sparse_dev *a)
 {
     a->npanels = 1;
-    a->panel_cols = a->cols;
+    a->panel_cols = a->head.cols;
     if (a->format == ELAG_SPARSE_FORMAT_BELL) {
         const int B = a->block;
         const size_t blocks = (size_t)a->block_rows * a->ell_cols, vcols = (size_t)a->ell_cols * B;
@@ -84,26 +84,26 @@ elag_status elag_cpu_fast_sparse_prepare(elag_sparse_dev *a)
         return ELAG_OK;
     }
     /* panels serve the packed tiles and narrow batches; one column is a gathered dot product */
-    if (a->max_n < 2 || a->cols == 0) return ELAG_OK;
-    if (a->max_n >= TILE) {
+    if (a->head.max_n < 2 || a->head.cols == 0) return ELAG_OK;
+    if (a->head.max_n >= TILE) {
         /* the packed batch: every full tile of the widest product, (max_n / TILE, cols, TILE) */
-        size_t bytes = (size_t)(a->max_n / TILE) * a->cols * TILE * sizeof(float);
+        size_t bytes = (size_t)(a->head.max_n / TILE) * a->head.cols * TILE * sizeof(float);
         a->xpack = aligned_alloc(64, bytes); /* a multiple of 64: TILE is a multiple of 32 */
         if (!a->xpack) return elag_fail(ELAG_ERR_NOMEM, "sparse_create: out of host memory");
     }
     /* Panels as wide as L1 holds, widened (doubling) until a row has ELAG_PANEL_NNZ
      * nonzeros in a panel on average: each row pays one load and store of its y tile per
      * panel, which sparse rows do not earn back (their x rows then come from L2). */
-    const double per_col = a->rows ? (double)a->nnz / a->rows / a->cols : 0.0;
+    const double per_col = a->head.rows ? (double)a->nnz / a->head.rows / a->head.cols : 0.0;
     int pcols = ELAG_SPMM_PANEL_BYTES / (TILE * (int)sizeof(float));
-    while (pcols < a->cols && per_col * pcols < ELAG_PANEL_NNZ) pcols *= 2;
-    if (pcols >= a->cols) return ELAG_OK;
+    while (pcols < a->head.cols && per_col * pcols < ELAG_PANEL_NNZ) pcols *= 2;
+    if (pcols >= a->head.cols) return ELAG_OK;
     a->panel_cols = pcols;
-    a->npanels = (a->cols + pcols - 1) / pcols;
+    a->npanels = (a->head.cols + pcols - 1) / pcols;
     const int np = a->npanels;
-    a->panel_ptr = malloc((size_t)a->rows * (np + 1) * sizeof *a->panel_ptr);
+    a->panel_ptr = malloc((size_t)a->head.rows * (np + 1) * sizeof *a->panel_ptr);
     if (!a->panel_ptr) return elag_fail(ELAG_ERR_NOMEM, "sparse_create: out of host memory");
-    for (int r = 0; r < a->rows; r++) {
+    for (int r = 0; r < a->head.rows; r++) {
         int32_t *pp = a->panel_ptr + (size_t)r * (np + 1); /* (np + 1) */
         int32_t p = a->indptr[r];
         for (int q = 0; q < np; q++) {
@@ -184,7 +184,7 @@ static void bell_rows_portable(const elag_sparse_dev *a, int r0, int r1, const f
             for (int e = 0; e < a->ell_cols; e++) {
                 const int32_t bc = a->col_ind[(size_t)br * a->ell_cols + e];
                 if (bc < 0) break; /* padding only at the end (validated) */
-                const int len = a->cols - bc * B < B ? a->cols - bc * B : B;
+                const int len = a->head.cols - bc * B < B ? a->head.cols - bc * B : B;
                 for (int j = 0; j < len; j++) {
                     const float v = vr[(size_t)e * B + j];
                     const float *xr = x + ((size_t)bc * B + j) * n + c0; /* (w) */
@@ -246,13 +246,12 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
                                     const float *bias, int relu, float *y)
 {
     (void)b;
-    ELAG_TRY(elag_cpu_check_sparse_mm(a, x, n, y));
-    if (n == 0 || a->rows == 0) return ELAG_OK;
+    if (n == 0 || a->head.rows == 0) return ELAG_OK;
     double macs = a->format == ELAG_SPARSE_FORMAT_CSR
                       ? (double)a->nnz
                       : (double)a->block_rows * a->ell_cols * a->block * a->block;
-    macs = (macs + a->rows) * n;
-    const int parts = a->parts, cols = a->cols;
+    macs = (macs + a->head.rows) * n;
+    const int parts = a->parts, cols = a->head.cols;
     /* full tiles go through the packed kernels; the rest of the batch is read unpacked */
     const int tiles = a->xpack ? n / TILE : 0;
     float *xp = a->xpack; /* (tiles, cols, TILE) */
@@ -261,8 +260,9 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
             memcpy(xp + (size_t)tj * TILE, x + (size_t)(tj % cols) * n + (size_t)(tj / cols) * TILE,
                    TILE * sizeof *xp);
         for (int t = 0; t < tiles; t++)
-            packed_product(a, xp + (size_t)t * cols * TILE, 0, a->rows, n, t * TILE, bias, relu, y);
-        if (tiles * TILE < n) rows_product(a, 0, a->rows, x, n, tiles * TILE, bias, relu, y);
+            packed_product(a, xp + (size_t)t * cols * TILE, 0, a->head.rows, n, t * TILE, bias,
+                           relu, y);
+        if (tiles * TILE < n) rows_product(a, 0, a->head.rows, x, n, tiles * TILE, bias, relu, y);
         return ELAG_OK;
     }
     /* One barrier per product (after packing): with more threads than free cores, each
@@ -292,8 +292,6 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
 elag_status elag_cpu_fast_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                          int n, int relu)
 {
-    if (rows < 0 || n < 0)
-        return elag_fail(ELAG_ERR_INTERNAL, "bias_relu_rows: bad shape %d x %d", rows, n);
     if (!bias && !relu) return ELAG_OK;
     const double total = (double)rows * n;
 #pragma omp parallel for num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN) schedule(static)

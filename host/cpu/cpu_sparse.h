@@ -25,9 +25,8 @@ typedef enum elag_cpu_isa {
 /* A matrix prepared by a CPU backend: a private copy of the host arrays plus the row
  * partition of the fast kernels. "Device" memory is host memory on the CPU. */
 struct elag_sparse_dev {
+    elag_sparse_head head;     /* logical shape, widest product: first (backend.h) */
     elag_sparse_format format; /* CSR or BELL */
-    int rows, cols;            /* logical shape */
-    int max_n;                 /* widest product prepared for */
     int64_t nnz;               /* stored entries (CSR) */
     int32_t *indptr;           /* CSR (rows + 1) */
     int32_t *indices;          /* CSR (nnz) */
@@ -63,9 +62,9 @@ struct elag_sparse_dev {
 /* Fast path (cpu_sparse.c): panels and packing workspace of a created matrix. */
 elag_status elag_cpu_fast_sparse_prepare(elag_sparse_dev *a);
 
-/* Shared by both CPU backends (cpu_sparse_ref.c): validates `a` (CSR or BELL), copies
- * it and, for the fast backend (b->kind == ELAG_DEVICE_CPU), partitions the output rows
- * over b->threads by nonzeros and picks the best instruction set. */
+/* Shared by both CPU backends (cpu_sparse_ref.c): copies `a` (CSR or BELL, validated by
+ * the wrapper elag_be_sparse_create) and, for the fast backend (b->kind == ELAG_DEVICE_CPU),
+ * partitions the output rows over b->threads by nonzeros and picks the best instruction set. */
 elag_status elag_cpu_sparse_create(elag_backend *b, const elag_sparse_host *a,
                                    const elag_sparse_opts *opts, elag_sparse_dev **out);
 void elag_cpu_sparse_destroy(elag_backend *b, elag_sparse_dev *a);
@@ -102,9 +101,9 @@ static inline int elag_cpu_narrow_group(const elag_sparse_dev *a, int w)
     if (a->npanels == 1 || w <= 0) return 1;
     int fit = ELAG_SPMM_PANEL_BYTES / (w * (int)sizeof(float)) / a->panel_cols;
     if (fit < 1) fit = 1;
-    const double per_pass = (double)a->nnz / a->rows * fit * a->panel_cols / a->cols;
+    const double per_pass = (double)a->nnz / a->head.rows * fit * a->panel_cols / a->head.cols;
     /* x nearly fits L1 anyway and rows are sparse: passes cost more than they save */
-    if ((double)a->cols * w * sizeof(float) <= 2.0 * ELAG_SPMM_PANEL_BYTES && per_pass < 64.0)
+    if ((double)a->head.cols * w * sizeof(float) <= 2.0 * ELAG_SPMM_PANEL_BYTES && per_pass < 64.0)
         return a->npanels;
     return fit;
 }
@@ -134,9 +133,5 @@ void elag_cpu_bell_rows_avx2(const elag_sparse_dev *a, int r0, int r1, const flo
 #else
 #define ELAG_CPU_X86 0
 #endif
-
-/* Argument checks shared by both sparse_mm implementations. */
-elag_status elag_cpu_check_sparse_mm(const elag_sparse_dev *a, const float *x, int n,
-                                     const float *y);
 
 #endif /* ELAG_CPU_CPU_SPARSE_H */

@@ -227,7 +227,7 @@ ELAG_INLINE ELAG_AVX512 void bell_tile_512(const elag_sparse_dev *a, int br, int
     for (int e = 0; e < ell; e++) {
         const int32_t bc = a->col_ind[(size_t)br * ell + e];
         if (bc < 0) break; /* padding only at the end (validated) */
-        const int len = a->cols - bc * B < B ? a->cols - bc * B : B;
+        const int len = a->head.cols - bc * B < B ? a->head.cols - bc * B : B;
         const float *xb = x + (size_t)bc * B * n; /* (len, n) rows of x */
         const float *bt = a->bell_t + ((size_t)br * ell + e) * B * B + i0; /* [j][k] */
         for (int j = 0; j < len; j++) {
@@ -495,7 +495,7 @@ ELAG_INLINE ELAG_AVX2 void bell_tile_256(const elag_sparse_dev *a, int br, int i
     for (int e = 0; e < ell; e++) {
         const int32_t bc = a->col_ind[(size_t)br * ell + e];
         if (bc < 0) break;
-        const int len = a->cols - bc * B < B ? a->cols - bc * B : B;
+        const int len = a->head.cols - bc * B < B ? a->head.cols - bc * B : B;
         const float *xb = x + (size_t)bc * B * n;
         const float *bt = a->bell_t + ((size_t)br * ell + e) * B * B + i0; /* [j][k] */
         for (int j = 0; j < len; j++) {

@@ -9,6 +9,7 @@
 
 #include "core/check.h"
 #include "cuda/cuda_ctx.h"
+#include "cuda/cuda_sparse.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,8 @@ static elag_status elag_cuda_ctx_open(elag_cuda_ctx *ctx, int device)
     ELAG_CUDA_CHECK(cudaSetDevice(device));
     ELAG_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     snprintf(ctx->device_name, sizeof ctx->device_name, "%s", prop.name);
+    ctx->cc_major = prop.major;
+    ctx->cc_minor = prop.minor;
     ELAG_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device));
     ctx->use_pool = pools != 0;
     if (ctx->use_pool) {
@@ -111,6 +114,32 @@ static void elag_cuda_destroy(elag_backend *b)
     free(b);
 }
 
+/* What this device runs and in which arithmetic: everything in FP32 but Blocked-ELL SpMM
+ * (cuda_sparse.c says when and how), and GEMMs in TF32 when cuda.tf32 is on. */
+static elag_support elag_cuda_supports(elag_backend *b, elag_op op, const elag_op_query *q,
+                                       char *why, size_t why_len)
+{
+    const elag_cuda_ctx *ctx = (const elag_cuda_ctx *)b->ctx;
+    switch (op) {
+    case ELAG_OP_SPARSE_MM:
+        return elag_cuda_sparse_supports(ctx->cc_major, ctx->cc_minor, ctx->name, q, why, why_len);
+    case ELAG_OP_GEMM:
+        if (!q->tf32 && !ctx->tf32) return ELAG_SUPPORT_FP32;
+        if (ctx->cc_major < 8) { /* cuBLAS would quietly compute in FP32 */
+            if (q->tf32 && why && why_len)
+                snprintf(why, why_len,
+                         "TF32 tensor cores need compute capability 8.0+; %s is "
+                         "%d.%d",
+                         ctx->name, ctx->cc_major, ctx->cc_minor);
+            return q->tf32 ? ELAG_SUPPORT_NO : ELAG_SUPPORT_FP32;
+        }
+        if (why && why_len) snprintf(why, why_len, "cuBLAS TF32 tensor-core math (cuda.tf32)");
+        return ELAG_SUPPORT_TF32;
+    default:
+        return ELAG_SUPPORT_FP32;
+    }
+}
+
 elag_status elag_cuda_backend_init(int device_index, elag_backend **out)
 {
     if (out == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_cuda_backend_init: out is NULL");
@@ -141,6 +170,7 @@ elag_status elag_cuda_backend_init(int device_index, elag_backend **out)
     b->threads = 1; /* one host thread drives the stream */
     b->ctx = ctx;
     b->destroy = elag_cuda_destroy;
+    b->supports = elag_cuda_supports;
     elag_cuda_install_memory_ops(b);
     elag_cuda_install_blas_ops(b);
     elag_cuda_install_kernel_ops(b);

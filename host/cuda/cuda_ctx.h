@@ -15,6 +15,7 @@ typedef struct elag_cuda_ctx {
     int device;                 /* CUDA ordinal */
     char name[16];              /* "cuda:N", b->name points here */
     char device_name[256];      /* cudaDeviceProp.name */
+    int cc_major, cc_minor;     /* compute capability (what supports() weighs) */
     cudaStream_t stream;        /* every op of this backend runs on it, in order */
     cublasHandle_t blas;        /* bound to stream, workspace below, math mode pinned */
     cusparseHandle_t sparse;    /* bound to stream (sparse formats use it) */
@@ -38,10 +39,6 @@ elag_status elag_cuda_dev_alloc(elag_cuda_ctx *ctx, size_t bytes, void **out);
 void elag_cuda_dev_free(elag_cuda_ctx *ctx, void *p);
 /* *out = ctx->scratch, grown to at least `bytes` first (contents not kept). */
 elag_status elag_cuda_scratch(elag_cuda_ctx *ctx, size_t bytes, void **out);
-
-/* Shape errors are a caller's bug: ELAG_ERR_INTERNAL "<op>: negative size rows=.. cols=..",
- * the CPU backends' check and message (cuda_ops.c). */
-elag_status elag_cuda_check_dims(const char *op, int rows, int cols);
 
 /* Fill the table entries of each file. */
 void elag_cuda_install_memory_ops(elag_backend *b); /* cuda_memory.c: alloc .. sync */

@@ -2,6 +2,10 @@
  * Sparse inference on the CUDA backend: cuSPARSE's generic SpMM for CSR (ALG1, ALG2 or
  * ALG3; the default is chosen by timing the three at sparse_create) and Blocked-ELL
  * (BLOCKED_ELL_ALG1), followed by the bias + ReLU epilogue kernel (kernels/bias_relu_rows.cu).
+ * CSR runs in FP32. Blocked-ELL SpMM runs on tensor cores only (no FMA path; a cuSPARSE
+ * maintainer in NVIDIA/CUDALibrarySamples#125), so its FP32 values are computed as TF32
+ * and the device needs TF32 tensor cores (compute capability 8.0+): supports() says so.
+ * The arguments were checked by the wrappers (host/backend/backend_ops.c).
  *
  * Activations are feature-major, x (cols, n) and y (rows, n) row-major, so cuSPARSE sees
  * y = A x with row-major dense matrices. Everything that does not depend on the data is
@@ -15,12 +19,14 @@
  *    (cols_pad, n) with zero rows appended, so no padded column ever reads past x, and
  *    cuSPARSE writes y_tmp (rows_pad, n), of which the epilogue keeps the first rows.
  *  - An algorithm that refuses row-major dense matrices (CUSPARSE_STATUS_NOT_SUPPORTED at
- *    the probe in sparse_create) runs column-major instead: B is x read as the
+ *    the probe in sparse_create; INVALID_VALUE is a bug of ours, never a refusal: it fails
+ *    with ELAG_ERR_INTERNAL) runs column-major instead: B is x read as the
  *    column-major (n, cols_pad) matrix x^T with opB = TRANSPOSE (no copy), C is a
  *    column-major y_tmp, and the epilogue transposes it into y.
  */
 #include "core/check.h"
 #include "cuda/cuda_ctx.h"
+#include "cuda/cuda_sparse.h"
 #include "elag_kernels.h"
 #include "sparse/sparse.h"
 
@@ -53,11 +59,10 @@ typedef struct sp_plan {
 } sp_plan;
 
 struct elag_sparse_dev {
+    elag_sparse_head head;   /* first (backend.h): y (rows, n), x (cols, n), max_n */
     uint32_t magic;
     elag_sparse_format format;
-    int rows, cols;          /* logical shape: y (rows, n), x (cols, n) */
     int rows_pad, cols_pad;  /* cuSPARSE's shape (BELL: whole blocks; CSR: rows, cols) */
-    int max_n;
     int alg;                 /* CSR: 1..3 (the measured choice when asked for 0); BELL: 0 */
     int empty;               /* no stored entries: products are zeros, cuSPARSE not called */
     int32_t *indptr;         /* device, rows + 1 (CSR) */
@@ -70,14 +75,47 @@ struct elag_sparse_dev {
     float *y_tmp;            /* device, rows_pad * max_n, when cuSPARSE cannot write y */
 };
 
-/* Calls a cuSPARSE function; on failure keeps its raw status in *raw (so a caller can tell
- * NOT_SUPPORTED from a real failure) and returns the recorded elag_status. */
+elag_status elag_cuda_sparse_status(cusparseStatus_t s, int *may_fall_back)
+{
+    *may_fall_back = 0;
+    switch (s) {
+    case CUSPARSE_STATUS_SUCCESS:
+        return ELAG_OK;
+    /* the one refusal of a valid request: this algorithm does not take this layout */
+    case CUSPARSE_STATUS_NOT_SUPPORTED:
+        *may_fall_back = 1;
+        return ELAG_ERR_UNSUPPORTED;
+    /* an argument elag passed is wrong: a bug to show, never a reason to switch layouts */
+    case CUSPARSE_STATUS_INVALID_VALUE:
+        return ELAG_ERR_INTERNAL;
+    default:
+        return ELAG_ERR_DEVICE;
+    }
+}
+
+elag_status elag_cuda_sparse_fail(cusparseStatus_t s, const char *call, const char *file, int line)
+{
+    int fall_back;
+    elag_status st = elag_cuda_sparse_status(s, &fall_back);
+    if (st == ELAG_OK) return ELAG_OK;
+    (void)elag_cuda_check_cusparse(s, call, file, line); /* the generic message */
+    if (st == ELAG_ERR_DEVICE) return st;
+    /* the message is copied first: elag_fail writes the buffer elag_last_error reads */
+    char why[512];
+    snprintf(why, sizeof why, "%s", elag_last_error());
+    if (st == ELAG_ERR_INTERNAL)
+        return elag_fail(st, "%s (cuSPARSE rejects an argument elag passed: a bug in elag)", why);
+    return elag_fail(st, "%s", why);
+}
+
+/* Calls a cuSPARSE function; on failure keeps its raw status in *raw (so plan_try can tell
+ * NOT_SUPPORTED from a real failure) and returns elag_cuda_sparse_fail's status. */
 #define SP_TRY(raw, call)                                                                          \
     do {                                                                                           \
         cusparseStatus_t sp_s_ = (call);                                                           \
         if (sp_s_ != CUSPARSE_STATUS_SUCCESS) {                                                    \
             *(raw) = sp_s_;                                                                        \
-            return elag_cuda_check_cusparse(sp_s_, #call, __FILE__, __LINE__);                    \
+            return elag_cuda_sparse_fail(sp_s_, #call, __FILE__, __LINE__);                        \
         }                                                                                          \
     } while (0)
 
@@ -186,7 +224,9 @@ static elag_status plan_try(elag_cuda_ctx *ctx, elag_sparse_dev *d, cusparseSpMM
             }
         }
         plan_free(ctx, p);
-        if (raw != CUSPARSE_STATUS_NOT_SUPPORTED && raw != CUSPARSE_STATUS_INVALID_VALUE) return st;
+        int fall_back = 0;
+        (void)elag_cuda_sparse_status(raw, &fall_back);
+        if (!fall_back) return st; /* INVALID_VALUE included: ELAG_ERR_INTERNAL, shown */
     }
     /* both layouts refused: a valid request this cuSPARSE cannot do (the message is copied
      * first: elag_fail writes the buffer elag_last_error reads) */
@@ -195,7 +235,7 @@ static elag_status plan_try(elag_cuda_ctx *ctx, elag_sparse_dev *d, cusparseSpMM
     return elag_fail(ELAG_ERR_UNSUPPORTED,
                      "cuSPARSE SpMM algorithm %d refuses this %dx%d matrix with row-major and "
                      "column-major dense operands (last: %s)",
-                     (int)alg, d->rows, d->cols, why);
+                     (int)alg, d->head.rows, d->head.cols, why);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -240,7 +280,7 @@ static elag_status choose_csr_alg(elag_cuda_ctx *ctx, elag_sparse_dev *d, const 
     for (int a = 1; a <= 3; a++) {
         sp_plan p;
         float ms = 0.0f;
-        elag_status st = plan_try(ctx, d, csr_algs[a], d->max_n, xprobe, yprobe, &p);
+        elag_status st = plan_try(ctx, d, csr_algs[a], d->head.max_n, xprobe, yprobe, &p);
         if (st == ELAG_OK) {
             st = plan_time(ctx, d, &p, &ms);
             if (st != ELAG_OK) plan_free(ctx, &p);
@@ -297,53 +337,19 @@ static elag_status upload(elag_cuda_ctx *ctx, const void *src, size_t bytes, voi
     return ELAG_OK;
 }
 
-/* The checks a caller's bug would fail; the full validation of the arrays is
- * elag_sparse_validate, run when a file is read. */
-static elag_status check_host(const elag_sparse_host *a, const elag_sparse_opts *o)
-{
-    if (a == NULL || o == NULL) return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: NULL argument");
-    if (o->max_n < 1) return elag_fail(ELAG_ERR_USAGE, "sparse_create: max_n %d < 1", o->max_n);
-    if (o->alg < 0 || o->alg > 3)
-        return elag_fail(ELAG_ERR_USAGE, "sparse_create: alg %d (expected 0 = measure, or 1..3)",
-                         o->alg);
-    if (a->rows < 0 || a->cols < 0 || a->nnz < 0)
-        return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: negative size %dx%d nnz %lld",
-                         a->rows, a->cols, (long long)a->nnz);
-    if (a->format == ELAG_SPARSE_FORMAT_CSR) {
-        if (a->indptr == NULL || (a->nnz > 0 && (a->indices == NULL || a->values == NULL)))
-            return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: CSR arrays missing");
-        if (a->indptr[0] != 0 || a->indptr[a->rows] != a->nnz)
-            return elag_fail(ELAG_ERR_INTERNAL, "sparse_create: CSR indptr runs %d..%d, nnz %lld",
-                             a->indptr[0], a->indptr[a->rows], (long long)a->nnz);
-        return ELAG_OK;
-    }
-    if (a->format == ELAG_SPARSE_FORMAT_BELL) {
-        int br = a->block > 0 ? (a->rows + a->block - 1) / a->block : -1;
-        if (a->block < 1 || a->block_rows != br || a->ell_cols < 0 ||
-            (a->ell_cols > 0 && br > 0 && (a->col_ind == NULL || a->values == NULL)))
-            return elag_fail(ELAG_ERR_INTERNAL,
-                             "sparse_create: Blocked-ELL block %d, block_rows %d, ell_cols %d for "
-                             "%d rows", a->block, a->block_rows, a->ell_cols, a->rows);
-        return ELAG_OK;
-    }
-    return elag_fail(ELAG_ERR_USAGE, "sparse_create: format %d is not sparse (CSR or Blocked-ELL)",
-                     (int)a->format);
-}
-
 static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a,
                                       const elag_sparse_opts *opts, elag_sparse_dev **out)
 {
     elag_cuda_ctx *ctx;
     *out = NULL;
-    ELAG_TRY(check_host(a, opts));
     ELAG_TRY(elag_cuda_enter(b, &ctx));
     elag_sparse_dev *d = calloc(1, sizeof *d);
     if (d == NULL) return elag_fail(ELAG_ERR_NOMEM, "out of host memory (sparse_create)");
     d->magic = SPARSE_DEV_MAGIC;
     d->format = a->format;
-    d->rows = d->rows_pad = a->rows;
-    d->cols = d->cols_pad = a->cols;
-    d->max_n = opts->max_n;
+    d->head.rows = d->rows_pad = a->rows;
+    d->head.cols = d->cols_pad = a->cols;
+    d->head.max_n = opts->max_n;
     float *xprobe = NULL, *yprobe = NULL;
     void *p = NULL;
     elag_status st = ELAG_OK;
@@ -386,25 +392,26 @@ static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a
     if (d->empty) goto done;
 
     /* Staging for padded columns, and the probe buffers the set-up runs on. */
-    size_t nmax = (size_t)d->max_n;
+    size_t nmax = (size_t)d->head.max_n;
     ELAG_TRY_GOTO(st, elag_cuda_dev_alloc(ctx, sizeof(float) * d->cols_pad * nmax, &p), fail);
     xprobe = p;
-    if (d->cols_pad > d->cols) d->x_pad = xprobe; /* kept: staging for every product */
+    if (d->cols_pad > d->head.cols) d->x_pad = xprobe; /* kept: staging for every product */
     ELAG_CUDA_CHECK_GOTO(st, cudaMemsetAsync(xprobe, 0, sizeof(float) * d->cols_pad * nmax,
                                              ctx->stream), fail);
     ELAG_TRY_GOTO(st, elag_cuda_dev_alloc(ctx, sizeof(float) * d->rows_pad * nmax, &p), fail);
     yprobe = p;
 
     if (a->format == ELAG_SPARSE_FORMAT_BELL)
-        st = plan_try(ctx, d, CUSPARSE_SPMM_BLOCKED_ELL_ALG1, d->max_n, xprobe, yprobe, &d->plan);
+        st = plan_try(ctx, d, CUSPARSE_SPMM_BLOCKED_ELL_ALG1, d->head.max_n, xprobe, yprobe,
+                      &d->plan);
     else if (d->alg == 0)
         st = choose_csr_alg(ctx, d, xprobe, yprobe);
     else
-        st = plan_try(ctx, d, csr_algs[d->alg], d->max_n, xprobe, yprobe, &d->plan);
+        st = plan_try(ctx, d, csr_algs[d->alg], d->head.max_n, xprobe, yprobe, &d->plan);
     if (st != ELAG_OK) goto fail;
 
     /* cuSPARSE writes y itself unless rows are padded or it runs column-major. */
-    if (d->plan.layout == SP_LAYOUT_COL || d->rows_pad > d->rows) {
+    if (d->plan.layout == SP_LAYOUT_COL || d->rows_pad > d->head.rows) {
         d->y_tmp = yprobe;
         yprobe = NULL;
     }
@@ -435,27 +442,26 @@ static void cuda_sparse_destroy(elag_backend *b, elag_sparse_dev *a)
 static elag_status cuda_sparse_mm(elag_backend *b, elag_sparse_dev *d, const float *x, int n,
                                   const float *bias, int relu, float *y)
 {
-    if (d == NULL || d->magic != SPARSE_DEV_MAGIC)
+    /* kept here, not in the wrapper: only this backend can tell its matrices from another
+     * backend's, and cuSPARSE would read host pointers as device ones. One compare. */
+    if (d->magic != SPARSE_DEV_MAGIC)
         return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: not a matrix of the CUDA backend");
-    if (n < 0 || n > d->max_n)
-        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: n = %d outside 0..max_n = %d", n,
-                         d->max_n);
-    if (d->rows == 0 || n == 0) return ELAG_OK;
+    if (d->head.rows == 0 || n == 0) return ELAG_OK;
     elag_cuda_ctx *ctx;
     ELAG_TRY(elag_cuda_enter(b, &ctx));
     size_t nn = (size_t)n;
     if (d->empty) {
-        ELAG_CUDA_CHECK(cudaMemsetAsync(y, 0, sizeof(float) * (size_t)d->rows * nn, ctx->stream));
-        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, d->rows, n, relu, ctx->stream));
+        ELAG_CUDA_CHECK(
+            cudaMemsetAsync(y, 0, sizeof(float) * (size_t)d->head.rows * nn, ctx->stream));
+        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, d->head.rows, n, relu, ctx->stream));
         return ELAG_OK;
     }
     const float *xs = x;
     if (d->x_pad) { /* x (cols, n) then zero rows up to cols_pad */
-        size_t live = sizeof(float) * (size_t)d->cols * nn;
+        size_t live = sizeof(float) * (size_t)d->head.cols * nn;
         ELAG_CUDA_CHECK(cudaMemcpyAsync(d->x_pad, x, live, cudaMemcpyDeviceToDevice, ctx->stream));
-        ELAG_CUDA_CHECK(cudaMemsetAsync(d->x_pad + (size_t)d->cols * nn, 0,
-                                        sizeof(float) * (size_t)(d->cols_pad - d->cols) * nn,
-                                        ctx->stream));
+        size_t pad = sizeof(float) * (size_t)(d->cols_pad - d->head.cols) * nn;
+        ELAG_CUDA_CHECK(cudaMemsetAsync(d->x_pad + (size_t)d->head.cols * nn, 0, pad, ctx->stream));
         xs = d->x_pad;
     }
     float *c = d->y_tmp ? d->y_tmp : y;
@@ -465,9 +471,9 @@ static elag_status cuda_sparse_mm(elag_backend *b, elag_sparse_dev *d, const flo
     if (d->y_tmp) {
         int col = d->plan.layout == SP_LAYOUT_COL;
         ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows_from(y, d->y_tmp, col, col ? d->rows_pad : n, bias,
-                                                      d->rows, n, relu, ctx->stream));
+                                                      d->head.rows, n, relu, ctx->stream));
     } else {
-        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, d->rows, n, relu, ctx->stream));
+        ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, d->head.rows, n, relu, ctx->stream));
     }
     return ELAG_OK;
 }
@@ -475,12 +481,32 @@ static elag_status cuda_sparse_mm(elag_backend *b, elag_sparse_dev *d, const flo
 static elag_status cuda_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                        int n, int relu)
 {
-    if (rows < 0 || n < 0)
-        return elag_fail(ELAG_ERR_INTERNAL, "bias_relu_rows: negative size rows=%d n=%d", rows, n);
     elag_cuda_ctx *ctx;
     ELAG_TRY(elag_cuda_enter(b, &ctx));
     ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows(y, bias, rows, n, relu, ctx->stream));
     return ELAG_OK;
+}
+
+elag_support elag_cuda_sparse_supports(int cc_major, int cc_minor, const char *device,
+                                       const elag_op_query *q, char *why, size_t why_len)
+{
+    if (q->format == ELAG_SPARSE_FORMAT_CSR) return ELAG_SUPPORT_FP32; /* CUDA cores, FP32 */
+    /* Blocked-ELL: any block size is set up here (rows and cols padded to whole blocks),
+     * so the device decides. cuSPARSE can still refuse one matrix at sparse_create, which
+     * then fails with ELAG_ERR_UNSUPPORTED: callers treat that as this NO. */
+    if (cc_major < 8) {
+        if (why && why_len)
+            snprintf(why, why_len,
+                     "cuSPARSE runs Blocked-ELL SpMM on tensor cores only, and FP32 there needs "
+                     "TF32 (compute capability 8.0+); %s is %d.%d",
+                     device, cc_major, cc_minor);
+        return ELAG_SUPPORT_NO;
+    }
+    if (why && why_len)
+        snprintf(why, why_len,
+                 "cuSPARSE runs Blocked-ELL SpMM on tensor cores: FP32 values are rounded to "
+                 "TF32 (10-bit mantissa)");
+    return ELAG_SUPPORT_TF32;
 }
 
 void elag_cuda_install_sparse_ops(elag_backend *b)

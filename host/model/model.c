@@ -84,14 +84,14 @@ elag_status elag_layer_epilogue(elag_backend *be, float *y, const float *bias, i
                                 int relu)
 {
     if (!bias && !relu) return ELAG_OK;
-    return be->bias_relu_rows(be, y, bias, rows, cols, relu);
+    return elag_be_bias_relu_rows(be, y, bias, rows, cols, relu);
 }
 
 static elag_status model_alloc(elag_model *m, void *out, size_t count, size_t elem)
 {
     void **p = (void **)out;
     if (count == 0) count = 1;
-    return m->be->alloc(m->be, count * elem, p);
+    return elag_be_alloc(m->be, count * elem, p);
 }
 
 /* Lays out the layers: kinds, shapes, fused ReLUs, aliases, the registry and the sizes of
@@ -194,7 +194,7 @@ elag_status elag_model_init(elag_model *m, const elag_config *cfg, elag_fshape i
         ELAG_TRY_GOTO(st, model_alloc(m, &m->drows, (size_t)max_batch * classes, sizeof(float)),
                       fail);
     }
-    ELAG_TRY_GOTO(st, be->fill(be, m->masks, m->n_masked, 1.0f), fail);
+    ELAG_TRY_GOTO(st, elag_be_fill(be, m->masks, m->n_masked, 1.0f), fail);
     return ELAG_OK;
 fail:
     elag_model_free(m);
@@ -205,11 +205,11 @@ void elag_model_free(elag_model *m)
 {
     if (!m || !m->be) return;
     elag_backend *be = m->be;
-    for (int i = 0; i < m->n_layers; i++) be->sparse_destroy(be, m->layers[i].sp);
+    for (int i = 0; i < m->n_layers; i++) elag_be_sparse_destroy(be, m->layers[i].sp);
     void *bufs[] = {m->params, m->grads, m->opt_state, m->masks,  m->scores,
                     m->acts,   m->aux,   m->work,      m->grad_a, m->grad_b,
                     m->x_in,   m->rows,  m->drows,     m->labels, m->stats};
-    for (size_t i = 0; i < ELAG_ARRAY_LEN(bufs); i++) be->release(be, bufs[i]);
+    for (size_t i = 0; i < ELAG_ARRAY_LEN(bufs); i++) elag_be_release(be, bufs[i]);
     memset(m, 0, sizeof *m);
 }
 
@@ -221,15 +221,15 @@ elag_status elag_model_init_params(elag_model *m, uint64_t seed)
         float *x = m->params + p->offset;
         if (p->init == ELAG_INIT_KAIMING) {
             float bound = sqrtf(6.0f / (float)p->fan_in);
-            ELAG_TRY(be->init_uniform(be, x, p->count, -bound, bound, seed,
-                                      ELAG_STREAM_INIT_BASE + (uint64_t)j));
+            ELAG_TRY(elag_be_init_uniform(be, x, p->count, -bound, bound, seed,
+                                          ELAG_STREAM_INIT_BASE + (uint64_t)j));
         } else {
-            ELAG_TRY(be->fill(be, x, p->count, p->init == ELAG_INIT_ONE ? 1.0f : 0.0f));
+            ELAG_TRY(elag_be_fill(be, x, p->count, p->init == ELAG_INIT_ONE ? 1.0f : 0.0f));
         }
     }
     if (m->opt_state)
-        ELAG_TRY(be->fill(be, m->opt_state, m->n_params * (size_t)m->opt_slots, 0.0f));
-    return be->fill(be, m->masks, m->n_masked, 1.0f);
+        ELAG_TRY(elag_be_fill(be, m->opt_state, m->n_params * (size_t)m->opt_slots, 0.0f));
+    return elag_be_fill(be, m->masks, m->n_masked, 1.0f);
 }
 
 float *elag_model_layer_output(const elag_model *m, int i)
@@ -242,7 +242,7 @@ elag_status elag_model_load_rows(elag_model *m, int n)
 {
     ELAG_ASSERT(n > 0 && n <= m->max_batch);
     /* (n, C, HW) -> (C, n, HW) */
-    return m->be->transpose(m->be, m->x_in, m->rows, 1, n, m->input.c, m->input.h * m->input.w);
+    return elag_be_transpose(m->be, m->x_in, m->rows, 1, n, m->input.c, m->input.h * m->input.w);
 }
 
 elag_status elag_model_forward(elag_model *m, const elag_pass *p, const float **logits)
@@ -294,7 +294,7 @@ elag_status elag_model_backward(elag_model *m, const elag_pass *p, const float *
 elag_status elag_model_logits_rows(elag_model *m, int n, const float *logits_fm)
 {
     /* (classes, n) -> (n, classes) */
-    return m->be->transpose(m->be, m->rows, logits_fm, 1, m->classes, n, 1);
+    return elag_be_transpose(m->be, m->rows, logits_fm, 1, m->classes, n, 1);
 }
 
 elag_status elag_model_step(elag_model *m, const elag_pass *p)
@@ -305,10 +305,10 @@ elag_status elag_model_step(elag_model *m, const elag_pass *p)
     ELAG_TRY(elag_model_forward(m, p, &logits));
     ELAG_TRY(elag_model_logits_rows(m, p->n, logits));
     float *drows = p->training ? m->drows : NULL; /* (n, classes) */
-    ELAG_TRY(be->xent(be, m->rows, m->labels, p->n, m->classes, drows, m->stats));
+    ELAG_TRY(elag_be_xent(be, m->rows, m->labels, p->n, m->classes, drows, m->stats));
     if (!p->training) return ELAG_OK;
     /* (n, classes) -> (classes, n) */
-    ELAG_TRY(be->transpose(be, m->grad_a, m->drows, 1, p->n, m->classes, 1));
+    ELAG_TRY(elag_be_transpose(be, m->grad_a, m->drows, 1, p->n, m->classes, 1));
     return elag_model_backward(m, p, m->grad_a);
 }
 
@@ -318,7 +318,7 @@ elag_status elag_model_count_nonzero(elag_model *m, size_t *nonzero_masked)
     for (int q = 0; q < m->n_prunable; q++) {
         const elag_param *p = &m->reg[m->prunable[q]];
         size_t nz = 0;
-        ELAG_TRY(m->be->count_nonzero(m->be, m->params + p->offset, p->count, &nz));
+        ELAG_TRY(elag_be_count_nonzero(m->be, m->params + p->offset, p->count, &nz));
         total += nz;
     }
     *nonzero_masked = total;

@@ -8,8 +8,8 @@
 /* |w| where live, -1 where already pruned. */
 static elag_status score_magnitude(elag_model *m, const elag_param *p, float *score)
 {
-    return m->be->score_magnitude(m->be, score, m->params + p->offset, m->masks + p->mask_off,
-                                  p->count);
+    return elag_be_score_magnitude(m->be, score, m->params + p->offset, m->masks + p->mask_off,
+                                   p->count);
 }
 
 static const elag_prune_criterion_def criteria[] = {

@@ -17,10 +17,10 @@ elag_status elag_mask_apply_all(elag_model *m)
         const elag_param *p = &m->reg[m->prunable[q]];
         const float *mask = m->masks + p->mask_off;
         float *w = m->params + p->offset;
-        ELAG_TRY(be->elementwise(be, ELAG_EW_MUL, p->count, w, w, mask, 0.0f));
+        ELAG_TRY(elag_be_elementwise(be, ELAG_EW_MUL, p->count, w, w, mask, 0.0f));
         for (int s = 0; m->opt_state && s < m->opt_slots; s++) {
             float *state = m->opt_state + (size_t)s * m->n_params + p->offset;
-            ELAG_TRY(be->elementwise(be, ELAG_EW_MUL, p->count, state, state, mask, 0.0f));
+            ELAG_TRY(elag_be_elementwise(be, ELAG_EW_MUL, p->count, state, state, mask, 0.0f));
         }
     }
     return ELAG_OK;
@@ -39,13 +39,13 @@ elag_status elag_mask_update(elag_model *m, elag_prune_criterion criterion,
     }
     if (scope == ELAG_PRUNE_SCOPE_GLOBAL) {
         size_t k = (size_t)llround(sparsity * (double)m->n_masked);
-        ELAG_TRY(be->mask_select(be, m->masks, m->scores, m->n_masked, k));
+        ELAG_TRY(elag_be_mask_select(be, m->masks, m->scores, m->n_masked, k));
     } else {
         for (int q = 0; q < m->n_prunable; q++) {
             const elag_param *p = &m->reg[m->prunable[q]];
             size_t k = (size_t)llround(sparsity * (double)p->count);
-            ELAG_TRY(be->mask_select(be, m->masks + p->mask_off, m->scores + p->mask_off, p->count,
-                                     k));
+            ELAG_TRY(elag_be_mask_select(be, m->masks + p->mask_off, m->scores + p->mask_off,
+                                         p->count, k));
         }
     }
     return elag_mask_apply_all(m);

@@ -126,9 +126,9 @@ typedef struct bench_op {
 
 static elag_status op_run(const bench_op *o)
 {
-    if (o->a) return o->b->sparse_mm(o->b, o->a, o->x, o->n, NULL, 0, o->y);
-    return o->b->gemm(o->b, 0, 0, o->m, o->n, o->k, 1.0f, o->w, o->k, o->x, o->n, 0.0f, o->y,
-                      o->n);
+    if (o->a) return elag_be_sparse_mm(o->b, o->a, o->x, o->n, NULL, 0, o->y);
+    return elag_be_gemm(o->b, 0, 0, o->m, o->n, o->k, 1.0f, o->w, o->k, o->x, o->n, 0.0f, o->y,
+                        o->n);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -150,10 +150,10 @@ static elag_status time_op(const bench_op *o, const elag_bench_config *c, double
                            elag_bench_row *row)
 {
     for (int i = 0; i < c->warmup; i++) ELAG_TRY(op_run(o));
-    ELAG_TRY(o->b->sync(o->b));
+    ELAG_TRY(elag_be_sync(o->b));
     double t0 = now_ms();
     ELAG_TRY(op_run(o));
-    ELAG_TRY(o->b->sync(o->b));
+    ELAG_TRY(elag_be_sync(o->b));
     double one = now_ms() - t0;
     int inner = 1;
     if (one < c->min_sample_ms) {
@@ -163,7 +163,7 @@ static elag_status time_op(const bench_op *o, const elag_bench_config *c, double
     for (int r = 0; r < c->repeat; r++) {
         t0 = now_ms();
         for (int i = 0; i < inner; i++) ELAG_TRY(op_run(o));
-        ELAG_TRY(o->b->sync(o->b));
+        ELAG_TRY(elag_be_sync(o->b));
         samples[r] = (now_ms() - t0) / inner;
     }
     qsort(samples, (size_t)c->repeat, sizeof *samples, cmp_double);
@@ -303,12 +303,12 @@ static elag_status sparse_series(bench_shape_run *s, const elag_bench_format *f,
         elag_sparse_dev *a = NULL;
         elag_bench_row row;
         memset(&row, 0, sizeof row);
-        elag_status e = s->b->sparse_create(s->b, &h, &opts, &a);
+        elag_status e = elag_be_sparse_create(s->b, &h, &opts, &a);
         if (e == ELAG_OK) {
             bench_op o = {s->b, s->sh->m, s->sh->k, n, NULL, a, s->dx, s->dy};
             e = time_op(&o, c, s->samples, &row);
         }
-        if (a) s->b->sparse_destroy(s->b, a);
+        if (a) elag_be_sparse_destroy(s->b, a);
         if (e == ELAG_ERR_NOMEM || e == ELAG_ERR_DEVICE || e == ELAG_ERR_UNSUPPORTED) {
             note(c, "%s %dx%d n=%d %s sparsity %g: %s; no row", s->sh->name, s->sh->m, s->sh->k,
                  n, f->name, sparsity, elag_last_error());
@@ -359,26 +359,17 @@ done:
     free(sv), free(pv), free(idx);
 }
 
-/* Whether backend b can run format f; when c is not NULL a skip is also noted. */
+/* Whether backend b can run format f, as its supports() answers (TF32 needs a GPU that has
+ * it, csr-algN cuSPARSE, Blocked-ELL TF32 tensor cores on CUDA); when c is not NULL a skip
+ * is also noted. */
 static int format_runs(elag_backend *b, const elag_bench_format *f, const elag_bench_config *c)
 {
-    int cuda = b->kind == ELAG_DEVICE_CUDA;
-    if (f->format == ELAG_SPARSE_FORMAT_DENSE) {
-        if (f->tf32 && !cuda) {
-            note(c, "%s: CPU GEMMs are FP32 only; skipped on %s", f->name, b->name);
-            return 0;
-        }
-        return 1;
-    }
-    if (!b->sparse_create || !b->sparse_mm || !b->sparse_destroy) {
-        note(c, "%s: backend %s has no sparse ops; skipped", f->name, b->name);
-        return 0;
-    }
-    if (f->alg != 0 && !cuda) {
-        note(c, "%s: cuSPARSE algorithms need a CUDA device; skipped on %s", f->name, b->name);
-        return 0;
-    }
-    return 1;
+    elag_op_query q = {.format = f->format, .block = f->block, .alg = f->alg, .tf32 = f->tf32};
+    elag_op op = f->format == ELAG_SPARSE_FORMAT_DENSE ? ELAG_OP_GEMM : ELAG_OP_SPARSE_MM;
+    char why[160];
+    if (elag_be_supports(b, op, &q, why, sizeof why) != ELAG_SUPPORT_NO) return 1;
+    note(c, "%s: %s; skipped on %s", f->name, why, b->name);
+    return 0;
 }
 
 /* Everything of one shape; rows handed to c->emit at the end. */
@@ -393,7 +384,8 @@ static elag_status run_shape(elag_backend *b, const elag_bench_config *c,
         const elag_bench_format *fm = &c->formats[f];
         if (fm->format != ELAG_SPARSE_FORMAT_DENSE) continue;
         if (!fm->tf32) want_dense = fm;
-        else if (b->kind == ELAG_DEVICE_CUDA) want_tf32 = fm;
+        else if (format_runs(b, fm, NULL))
+            want_tf32 = fm;
     }
     for (int f = 0; f < c->n_formats; f++)
         n_sparse += c->formats[f].format != ELAG_SPARSE_FORMAT_DENSE &&
@@ -421,14 +413,14 @@ static elag_status run_shape(elag_backend *b, const elag_bench_config *c,
         x[i] = -1.0f + 2.0f * elag_philox_uniform(c->seed, BENCH_STREAM_X, (uint64_t)i);
     int64_t nnz = 0;
     make_weights(c, sh, 0.0, 1, s.w, &nnz);
-    ELAG_TRY_GOTO(st, b->alloc(b, sizeof(float) * mk, &p), done);
+    ELAG_TRY_GOTO(st, elag_be_alloc(b, sizeof(float) * mk, &p), done);
     s.dw = p;
-    ELAG_TRY_GOTO(st, b->alloc(b, sizeof(float) * (size_t)sh->k * max_n, &p), done);
+    ELAG_TRY_GOTO(st, elag_be_alloc(b, sizeof(float) * (size_t)sh->k * max_n, &p), done);
     s.dx = p;
-    ELAG_TRY_GOTO(st, b->alloc(b, sizeof(float) * (size_t)sh->m * max_n, &p), done);
+    ELAG_TRY_GOTO(st, elag_be_alloc(b, sizeof(float) * (size_t)sh->m * max_n, &p), done);
     s.dy = p;
-    ELAG_TRY_GOTO(st, b->to_device(b, s.dw, s.w, sizeof(float) * mk), done);
-    ELAG_TRY_GOTO(st, b->to_device(b, s.dx, x, sizeof(float) * (size_t)sh->k * max_n), done);
+    ELAG_TRY_GOTO(st, elag_be_to_device(b, s.dw, s.w, sizeof(float) * mk), done);
+    ELAG_TRY_GOTO(st, elag_be_to_device(b, s.dx, x, sizeof(float) * (size_t)sh->k * max_n), done);
 
     for (int bi = 0; bi < c->n_batches; bi++) s.tf32_row[bi] = -1;
     const elag_bench_format *dense = want_dense ? want_dense : &dense_hidden;
@@ -456,9 +448,9 @@ static elag_status run_shape(elag_backend *b, const elag_bench_config *c,
         st = elag_fail(ELAG_ERR_IO, "bench: stopped while writing results");
 done:
     *failures += s.failures;
-    if (s.dw) b->release(b, s.dw);
-    if (s.dx) b->release(b, s.dx);
-    if (s.dy) b->release(b, s.dy);
+    if (s.dw) elag_be_release(b, s.dw);
+    if (s.dx) elag_be_release(b, s.dx);
+    if (s.dy) elag_be_release(b, s.dy);
     free(s.rows), free(s.samples), free(s.dense_row), free(s.tf32_row), free(s.w), free(x);
     return st;
 }

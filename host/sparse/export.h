@@ -80,11 +80,13 @@ elag_status elag_export_convert(elag_export *e, int i, elag_sparse_format format
 elag_status elag_export_convert_all(elag_export *e, elag_sparse_format format, int block);
 
 /* Timings of one weight's product (out, in) x (in, batch * columns_per_sample) for `auto`
- * (ms, median; negative when the candidate was skipped). */
+ * (ms, median; negative when the candidate was skipped: a Blocked-ELL larger than dense,
+ * or a format the device refuses, which `refused` then names with the reason). */
 typedef struct elag_export_timing {
     double dense_ms, csr_ms, bell16_ms, bell32_ms;
     elag_sparse_format chosen;
     int block;
+    char refused[256]; /* "bell:16: <why>; bell:32: <why>", or "" */
 } elag_export_timing;
 
 /* `--format auto`: times every weight's product (dense gemm + bias/ReLU vs sparse_mm per

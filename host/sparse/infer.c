@@ -33,18 +33,27 @@ static elag_status place_tensor(elag_sparse_net *net, const elag_export_tensor *
         return elag_fail(ELAG_ERR_INTERNAL, "infer: tensor %d is '%s', the model expects '%s'", j,
                          t->name, p->name);
     float *dst = m->params + p->offset;
-    if (!t->is_weight) return be->to_device(be, dst, t->data, p->count * sizeof(float));
+    if (!t->is_weight) return elag_be_to_device(be, dst, t->data, p->count * sizeof(float));
     if (force_dense || t->w.format == ELAG_SPARSE_FORMAT_DENSE) {
         float *host = malloc(p->count * sizeof *host); /* (rows, cols) */
         if (!host) return elag_fail(ELAG_ERR_NOMEM, "infer: out of host memory");
         elag_status st = elag_sparse_to_dense(&t->w, host);
-        if (st == ELAG_OK) st = be->to_device(be, dst, host, p->count * sizeof(float));
+        if (st == ELAG_OK) st = elag_be_to_device(be, dst, host, p->count * sizeof(float));
         free(host);
         return st;
     }
     elag_layer *l = &m->layers[p->layer];
     elag_sparse_opts opts = {.max_n = net->max_n * t->columns_per_sample, .alg = 0};
-    return be->sparse_create(be, &t->w, &opts, &l->sp);
+    /* asked first, so a format this device cannot run fails here with the way out rather
+     * than deep inside cuSPARSE: the CPU backends run every format */
+    elag_op_query q = {.format = t->w.format, .block = t->w.block, .max_n = opts.max_n};
+    char why[160];
+    if (elag_be_supports(be, ELAG_OP_SPARSE_MM, &q, why, sizeof why) == ELAG_SUPPORT_NO)
+        return elag_fail(ELAG_ERR_UNSUPPORTED,
+                         "infer: tensor '%s' (%s) cannot run on %s: %s; run it with --device cpu, "
+                         "or export it with --format auto, which skips what the device refuses",
+                         t->name, elag_sparse_format_name(t->w.format), be->name, why);
+    return elag_be_sparse_create(be, &t->w, &opts, &l->sp);
 }
 
 elag_status elag_sparse_net_init(elag_sparse_net *net, const elag_export *e, elag_backend *be,
@@ -75,12 +84,12 @@ elag_status elag_sparse_net_forward(elag_sparse_net *net, const float *x, int n,
         return elag_fail(ELAG_ERR_USAGE, "infer: batch of %d rows (1..%d)", n, net->max_n);
     const float *out;
     elag_pass pass = {.n = n, .training = 0};
-    ELAG_TRY(be->to_device(be, m->rows, x, (size_t)n * net->input_dim * sizeof(float)));
+    ELAG_TRY(elag_be_to_device(be, m->rows, x, (size_t)n * net->input_dim * sizeof(float)));
     ELAG_TRY(elag_model_load_rows(m, n));
     ELAG_TRY(elag_model_forward(m, &pass, &out));
     ELAG_TRY(elag_model_logits_rows(m, n, out));
-    ELAG_TRY(be->to_host(be, logits, m->rows, (size_t)n * net->classes * sizeof(float)));
-    return be->sync(be);
+    ELAG_TRY(elag_be_to_host(be, logits, m->rows, (size_t)n * net->classes * sizeof(float)));
+    return elag_be_sync(be);
 }
 
 static double now_seconds(void)

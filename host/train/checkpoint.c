@@ -22,7 +22,7 @@ static const char *const *slot_names(const elag_model *m)
 static elag_status add_tensor(elag_st_writer *w, elag_model *m, const char *name, const float *src,
                               int ndim, const int64_t *shape, float *host, size_t n)
 {
-    ELAG_TRY(m->be->to_host(m->be, host, src, n * sizeof(float)));
+    ELAG_TRY(elag_be_to_host(m->be, host, src, n * sizeof(float)));
     return elag_st_writer_add(w, name, ELAG_DTYPE_F32, ndim, shape, host);
 }
 
@@ -42,7 +42,7 @@ static elag_status save_param(elag_st_writer *w, elag_model *m, const elag_param
     const char *const *slots = slot_names(m);
     ELAG_TRY(add_tensor(w, m, p->name, m->params + p->offset, p->ndim, p->shape, host, p->count));
     if (p->prunable) {
-        ELAG_TRY(m->be->to_host(m->be, host, m->masks + p->mask_off, p->count * sizeof(float)));
+        ELAG_TRY(elag_be_to_host(m->be, host, m->masks + p->mask_off, p->count * sizeof(float)));
         for (size_t i = 0; i < p->count; i++) bytes[i] = host[i] != 0.0f;
         elag_checkpoint_mask_name(m, p, name, sizeof name);
         ELAG_TRY(elag_st_writer_add(w, name, ELAG_DTYPE_U8, p->ndim, p->shape, bytes));
@@ -186,7 +186,7 @@ static elag_status load_f32(const elag_checkpoint *ck, elag_model *m, const char
 {
     const elag_st_tensor *t;
     ELAG_TRY(elag_st_expect(ck->file, name, ELAG_DTYPE_F32, ndim, shape, &t));
-    return m->be->to_device(m->be, dst, t->data, t->nbytes);
+    return elag_be_to_device(m->be, dst, t->data, t->nbytes);
 }
 
 static elag_status restore_param(const elag_checkpoint *ck, elag_model *m, const elag_param *p,
@@ -205,7 +205,7 @@ static elag_status restore_param(const elag_checkpoint *ck, elag_model *m, const
                                  elag_st_path(ck->file), name, bytes[i], i);
             host[i] = (float)bytes[i];
         }
-        ELAG_TRY(m->be->to_device(m->be, m->masks + p->mask_off, host, p->count * sizeof(float)));
+        ELAG_TRY(elag_be_to_device(m->be, m->masks + p->mask_off, host, p->count * sizeof(float)));
     }
     if (!with_optimizer || !p->trainable || !m->opt_state) return ELAG_OK;
     const char *const *slots = slot_names(m);

@@ -16,13 +16,13 @@ elag_status elag_evaluate(elag_model *m, const elag_dataset *d, double *loss, do
     double loss_sum = 0, correct = 0;
     for (long start = 0; start < d->n; start += m->max_batch) {
         int b = (int)(d->n - start < m->max_batch ? d->n - start : m->max_batch);
-        ELAG_TRY(be->to_device(be, m->rows, d->x + (size_t)start * d->features,
-                               (size_t)b * d->features * sizeof(float)));
-        ELAG_TRY(be->to_device(be, m->labels, d->y + start, (size_t)b * sizeof(int32_t)));
-        ELAG_TRY(be->fill(be, m->stats, 2, 0.0f));
+        ELAG_TRY(elag_be_to_device(be, m->rows, d->x + (size_t)start * d->features,
+                                   (size_t)b * d->features * sizeof(float)));
+        ELAG_TRY(elag_be_to_device(be, m->labels, d->y + start, (size_t)b * sizeof(int32_t)));
+        ELAG_TRY(elag_be_fill(be, m->stats, 2, 0.0f));
         elag_pass pass = {.n = b, .training = 0};
         ELAG_TRY(elag_model_step(m, &pass));
-        ELAG_TRY(be->to_host(be, stats, m->stats, sizeof stats));
+        ELAG_TRY(elag_be_to_host(be, stats, m->stats, sizeof stats));
         loss_sum += stats[0];
         correct += stats[1];
     }
@@ -46,7 +46,7 @@ elag_status elag_model_sparsity(elag_model *m, elag_train_summary *s)
         ls->ndim = p->ndim;
         memcpy(ls->shape, p->shape, sizeof ls->shape);
         ls->params = p->count;
-        ELAG_TRY(m->be->count_nonzero(m->be, m->params + p->offset, ls->params, &ls->nonzero));
+        ELAG_TRY(elag_be_count_nonzero(m->be, m->params + p->offset, ls->params, &ls->nonzero));
         s->params_prunable += ls->params;
         s->params_nonzero += ls->nonzero;
     }

@@ -16,11 +16,14 @@ static elag_status step_tensor(elag_model *m, const elag_config *cfg, size_t off
     float *s0 = m->opt_state + off;
     if (cfg->train.optimizer.type == ELAG_OPTIMIZER_ADAMW) {
         float *s1 = m->opt_state + m->n_params + off;
-        return be->adamw_step(be, w, g, s0, s1, mask, n, (float)lr, (float)cfg->train.optimizer.beta1,
-                              (float)cfg->train.optimizer.beta2, (float)cfg->train.optimizer.eps, (float)cfg->train.optimizer.weight_decay, (int)t);
+        return elag_be_adamw_step(
+            be, w, g, s0, s1, mask, n, (float)lr, (float)cfg->train.optimizer.beta1,
+            (float)cfg->train.optimizer.beta2, (float)cfg->train.optimizer.eps,
+            (float)cfg->train.optimizer.weight_decay, (int)t);
     }
-    return be->sgd_step(be, w, g, s0, mask, n, (float)lr, (float)cfg->train.optimizer.momentum,
-                        (float)cfg->train.optimizer.weight_decay, cfg->train.optimizer.nesterov);
+    return elag_be_sgd_step(be, w, g, s0, mask, n, (float)lr, (float)cfg->train.optimizer.momentum,
+                            (float)cfg->train.optimizer.weight_decay,
+                            cfg->train.optimizer.nesterov);
 }
 
 elag_status elag_optimizer_step(elag_model *m, const elag_config *cfg, double lr, long t,

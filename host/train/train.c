@@ -62,9 +62,9 @@ static void state_free(train_state *s)
 {
     elag_model_free(&s->model);
     if (s->be) {
-        s->be->release(s->be, s->x_dev);
-        s->be->release(s->be, s->y_dev);
-        s->be->release(s->be, s->perm_dev);
+        elag_be_release(s->be, s->x_dev);
+        elag_be_release(s->be, s->y_dev);
+        elag_be_release(s->be, s->perm_dev);
     }
     free(s->perm_host);
 }
@@ -85,13 +85,13 @@ static elag_status state_init(train_state *s, const elag_config *cfg, elag_backe
     s->total_steps = s->steps_per_epoch * cfg->train.epochs;
     ELAG_TRY(elag_prune_plan_init(&s->plan, cfg, s->total_steps));
     size_t nx = (size_t)tr->n * tr->features;
-    ELAG_TRY(be->alloc(be, nx * sizeof(float), (void **)&s->x_dev));
-    ELAG_TRY(be->alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&s->y_dev));
-    ELAG_TRY(be->alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&s->perm_dev));
+    ELAG_TRY(elag_be_alloc(be, nx * sizeof(float), (void **)&s->x_dev));
+    ELAG_TRY(elag_be_alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&s->y_dev));
+    ELAG_TRY(elag_be_alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&s->perm_dev));
     s->perm_host = malloc((size_t)tr->n * sizeof(int32_t));
     if (!s->perm_host) return elag_fail(ELAG_ERR_NOMEM, "train: out of host memory");
-    ELAG_TRY(be->to_device(be, s->x_dev, tr->x, nx * sizeof(float)));
-    ELAG_TRY(be->to_device(be, s->y_dev, tr->y, (size_t)tr->n * sizeof(int32_t)));
+    ELAG_TRY(elag_be_to_device(be, s->x_dev, tr->x, nx * sizeof(float)));
+    ELAG_TRY(elag_be_to_device(be, s->y_dev, tr->y, (size_t)tr->n * sizeof(int32_t)));
     snprintf(s->metrics_path, sizeof s->metrics_path, "%s/metrics.jsonl", opts->out_dir);
     return ELAG_OK;
 }
@@ -101,7 +101,7 @@ static elag_status do_mask_update(train_state *s)
     double t0 = now_seconds();
     s->sparsity = elag_prune_plan_sparsity(&s->plan, s->step);
     ELAG_TRY(elag_mask_update(&s->model, s->cfg->prune.criterion, s->cfg->prune.scope, s->sparsity));
-    ELAG_TRY(s->be->sync(s->be));
+    ELAG_TRY(elag_be_sync(s->be));
     s->mask_seconds += now_seconds() - t0;
     s->mask_updates++;
     s->masks_active = 1;
@@ -112,8 +112,8 @@ static elag_status do_mask_update(train_state *s)
 static elag_status take_stats(train_state *s, double *loss_sum, double *correct)
 {
     float st[2];
-    ELAG_TRY(s->be->to_host(s->be, st, s->model.stats, sizeof st));
-    ELAG_TRY(s->be->fill(s->be, s->model.stats, 2, 0.0f));
+    ELAG_TRY(elag_be_to_host(s->be, st, s->model.stats, sizeof st));
+    ELAG_TRY(elag_be_fill(s->be, s->model.stats, 2, 0.0f));
     *loss_sum += st[0];
     *correct += st[1];
     return ELAG_OK;
@@ -127,8 +127,8 @@ static elag_status run_epoch(train_state *s, const elag_run_data *data, int epoc
     elag_model *m = &s->model;
     const long n = data->train.n;
     shuffle_indices(s->perm_host, n, cfg->seed, epoch);
-    ELAG_TRY(be->to_device(be, s->perm_dev, s->perm_host, (size_t)n * sizeof(int32_t)));
-    ELAG_TRY(be->fill(be, m->stats, 2, 0.0f));
+    ELAG_TRY(elag_be_to_device(be, s->perm_dev, s->perm_host, (size_t)n * sizeof(int32_t)));
+    ELAG_TRY(elag_be_fill(be, m->stats, 2, 0.0f));
 
     double t_start = now_seconds(), t_log = t_start;
     double ep_loss = 0, ep_correct = 0, log_loss = 0, log_correct = 0;
@@ -137,8 +137,8 @@ static elag_status run_epoch(train_state *s, const elag_run_data *data, int epoc
     for (long i = 0; i < s->steps_per_epoch; i++) {
         long start = i * m->max_batch;
         int b = (int)(n - start < m->max_batch ? n - start : m->max_batch);
-        ELAG_TRY(be->gather_rows(be, m->rows, s->x_dev, s->perm_dev + start, b, m->input_dim));
-        ELAG_TRY(be->gather_i32(be, m->labels, s->y_dev, s->perm_dev + start, b));
+        ELAG_TRY(elag_be_gather_rows(be, m->rows, s->x_dev, s->perm_dev + start, b, m->input_dim));
+        ELAG_TRY(elag_be_gather_i32(be, m->labels, s->y_dev, s->perm_dev + start, b));
         if (elag_prune_plan_is_update(&s->plan, s->step)) ELAG_TRY(do_mask_update(s));
         elag_pass pass = {.n = b, .training = 1, .step = s->step, .seed = cfg->seed};
         ELAG_TRY(elag_model_step(m, &pass));

@@ -43,10 +43,10 @@ static elag_status bn_forward(elag_model *m, elag_layer *l, const elag_pass *p, 
 {
     const int C = l->in.c, L = p->n * l->in.h * l->in.w;
     float *save = m->aux + l->aux_off; /* save_mean (C), save_invstd (C) */
-    return m->be->batchnorm_forward(m->be, p->training, y, x, C, L, elag_layer_param(m, l, 0),
-                                    elag_layer_param(m, l, 1), elag_layer_param(m, l, 2),
-                                    elag_layer_param(m, l, 3), (float)l->cfg.momentum,
-                                    (float)l->cfg.eps, save, save + C);
+    return elag_be_batchnorm_forward(m->be, p->training, y, x, C, L, elag_layer_param(m, l, 0),
+                                     elag_layer_param(m, l, 1), elag_layer_param(m, l, 2),
+                                     elag_layer_param(m, l, 3), (float)l->cfg.momentum,
+                                     (float)l->cfg.eps, save, save + C);
 }
 
 static elag_status bn_backward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
@@ -58,9 +58,9 @@ static elag_status bn_backward(elag_model *m, elag_layer *l, const elag_pass *p,
     /* dx is wanted by the contract; with nothing trainable below, the ping-pong buffer that
      * dy is not in takes it */
     float *sink = dx ? dx : (dy == m->grad_a ? m->grad_b : m->grad_a);
-    return m->be->batchnorm_backward(m->be, sink, elag_layer_grad(m, l, 0),
-                                     elag_layer_grad(m, l, 1), dy, x, C, L,
-                                     elag_layer_param(m, l, 0), save, save + C);
+    return elag_be_batchnorm_backward(m->be, sink, elag_layer_grad(m, l, 0),
+                                      elag_layer_grad(m, l, 1), dy, x, C, L,
+                                      elag_layer_param(m, l, 0), save, save + C);
 }
 
 const elag_layer_kind_def elag_layer_batchnorm = {

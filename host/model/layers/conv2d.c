@@ -91,7 +91,7 @@ static elag_status conv_columns(elag_model *m, const elag_layer *l, const float 
         *ldb = n * P;
         return ELAG_OK;
     }
-    ELAG_TRY(m->be->im2col(m->be, m->work, x, l->in.c, n, n0, nb, &l->win));
+    ELAG_TRY(elag_be_im2col(m->be, m->work, x, l->in.c, n, n0, nb, &l->win));
     *B = m->work;
     *ldb = nb * P;
     return ELAG_OK;
@@ -111,15 +111,15 @@ static elag_status conv_forward(elag_model *m, elag_layer *l, const elag_pass *p
         const float *B;
         int ldb;
         ELAG_TRY(conv_columns(m, l, x, n, 0, n, &B, &ldb));
-        return be->sparse_mm(be, l->sp, B, n * P, bias, l->relu, y);
+        return elag_be_sparse_mm(be, l->sp, B, n * P, bias, l->relu, y);
     }
     for (int n0 = 0; n0 < n; n0 += l->chunk) {
         int nb = n - n0 < l->chunk ? n - n0 : l->chunk;
         const float *B;
         int ldb;
         ELAG_TRY(conv_columns(m, l, x, n, n0, nb, &B, &ldb));
-        ELAG_TRY(be->gemm(be, 0, 0, out, nb * P, K, 1.0f, elag_layer_param(m, l, 0), K, B, ldb,
-                          0.0f, y + (size_t)n0 * P, n * P));
+        ELAG_TRY(elag_be_gemm(be, 0, 0, out, nb * P, K, 1.0f, elag_layer_param(m, l, 0), K, B, ldb,
+                              0.0f, y + (size_t)n0 * P, n * P));
     }
     return elag_layer_epilogue(be, y, bias, out, n * P, l->relu);
 }
@@ -133,25 +133,27 @@ static elag_status conv_backward(elag_model *m, elag_layer *l, const elag_pass *
     const int K = l->in.c * l->win.kh * l->win.kw;
     const float *w = elag_layer_param(m, l, 0);
     float *dw = elag_layer_grad(m, l, 0);
-    if (l->cfg.bias) ELAG_TRY(be->row_sum(be, elag_layer_grad(m, l, 1), dy, out, n * P));
+    if (l->cfg.bias) ELAG_TRY(elag_be_row_sum(be, elag_layer_grad(m, l, 1), dy, out, n * P));
     if (dx && !conv_direct(l))
-        ELAG_TRY(be->fill(be, dx, elag_fshape_count(l->in) * (size_t)n, 0.0f)); /* col2im adds */
+        ELAG_TRY(
+            elag_be_fill(be, dx, elag_fshape_count(l->in) * (size_t)n, 0.0f)); /* col2im adds */
     for (int n0 = 0; n0 < n; n0 += l->chunk) {
         int nb = n - n0 < l->chunk ? n - n0 : l->chunk;
         const float *dyc = dy + (size_t)n0 * P; /* (out, nb*P), row stride n*P */
         const float *B;
         int ldb;
         ELAG_TRY(conv_columns(m, l, x, n, n0, nb, &B, &ldb));
-        ELAG_TRY(
-            be->gemm(be, 0, 1, out, K, nb * P, 1.0f, dyc, n * P, B, ldb, n0 ? 1.0f : 0.0f, dw, K));
+        ELAG_TRY(elag_be_gemm(be, 0, 1, out, K, nb * P, 1.0f, dyc, n * P, B, ldb, n0 ? 1.0f : 0.0f,
+                              dw, K));
         if (!dx) continue;
         if (conv_direct(l)) { /* dx (C, n*HW) = W^T dy directly */
-            ELAG_TRY(be->gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f,
-                              dx + (size_t)n0 * P, n * P));
+            ELAG_TRY(elag_be_gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f,
+                                  dx + (size_t)n0 * P, n * P));
             continue;
         }
-        ELAG_TRY(be->gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f, m->work, nb * P));
-        ELAG_TRY(be->col2im(be, dx, m->work, l->in.c, n, n0, nb, &l->win));
+        ELAG_TRY(
+            elag_be_gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f, m->work, nb * P));
+        ELAG_TRY(elag_be_col2im(be, dx, m->work, l->in.c, n, n0, nb, &l->win));
     }
     return ELAG_OK;
 }

@@ -29,11 +29,11 @@ static elag_status dropout_forward(elag_model *m, elag_layer *l, const elag_pass
                                    float *y)
 {
     size_t count = elag_fshape_count(l->in) * (size_t)p->n;
-    if (!p->training) return m->be->copy(m->be, y, x, count * sizeof(float));
+    if (!p->training) return elag_be_copy(m->be, y, x, count * sizeof(float));
     uint64_t per_step = (uint64_t)elag_fshape_count(l->in) * (uint64_t)m->max_batch;
-    return m->be->dropout_forward(m->be, y, m->aux + l->aux_off, x, count, (float)l->cfg.p, p->seed,
-                                  ELAG_STREAM_DROPOUT + (uint64_t)l->index,
-                                  (uint64_t)p->step * per_step);
+    return elag_be_dropout_forward(m->be, y, m->aux + l->aux_off, x, count, (float)l->cfg.p,
+                                   p->seed, ELAG_STREAM_DROPOUT + (uint64_t)l->index,
+                                   (uint64_t)p->step * per_step);
 }
 
 static elag_status dropout_backward(elag_model *m, elag_layer *l, const elag_pass *p,
@@ -43,7 +43,7 @@ static elag_status dropout_backward(elag_model *m, elag_layer *l, const elag_pas
     (void)y;
     if (!dx) return ELAG_OK;
     size_t count = elag_fshape_count(l->in) * (size_t)p->n;
-    return m->be->elementwise(m->be, ELAG_EW_MUL, count, dx, dy, m->aux + l->aux_off, 0.0f);
+    return elag_be_elementwise(m->be, ELAG_EW_MUL, count, dx, dy, m->aux + l->aux_off, 0.0f);
 }
 
 const elag_layer_kind_def elag_layer_dropout = {

@@ -21,7 +21,7 @@ static elag_status flatten_forward(elag_model *m, elag_layer *l, const elag_pass
                                    float *y)
 {
     /* x (C, n, HW) -> y (C, HW, n) */
-    return m->be->transpose(m->be, y, x, l->in.c, p->n, l->in.h * l->in.w, 1);
+    return elag_be_transpose(m->be, y, x, l->in.c, p->n, l->in.h * l->in.w, 1);
 }
 
 static elag_status flatten_backward(elag_model *m, elag_layer *l, const elag_pass *p,
@@ -31,7 +31,7 @@ static elag_status flatten_backward(elag_model *m, elag_layer *l, const elag_pas
     (void)y;
     if (!dx) return ELAG_OK;
     /* dy (C, HW, n) -> dx (C, n, HW) */
-    return m->be->transpose(m->be, dx, dy, l->in.c, l->in.h * l->in.w, p->n, 1);
+    return elag_be_transpose(m->be, dx, dy, l->in.c, l->in.h * l->in.w, p->n, 1);
 }
 
 const elag_layer_kind_def elag_layer_flatten = {

@@ -46,8 +46,9 @@ static elag_status linear_forward(elag_model *m, elag_layer *l, const elag_pass 
     elag_backend *be = m->be;
     const int in = l->in.c, out = l->out.c, n = p->n;
     const float *bias = l->cfg.bias ? elag_layer_param(m, l, 1) : NULL;
-    if (l->sp) return be->sparse_mm(be, l->sp, x, n, bias, l->relu, y);
-    ELAG_TRY(be->gemm(be, 0, 0, out, n, in, 1.0f, elag_layer_param(m, l, 0), in, x, n, 0.0f, y, n));
+    if (l->sp) return elag_be_sparse_mm(be, l->sp, x, n, bias, l->relu, y);
+    ELAG_TRY(
+        elag_be_gemm(be, 0, 0, out, n, in, 1.0f, elag_layer_param(m, l, 0), in, x, n, 0.0f, y, n));
     return elag_layer_epilogue(be, y, bias, out, n, l->relu);
 }
 
@@ -58,10 +59,12 @@ static elag_status linear_backward(elag_model *m, elag_layer *l, const elag_pass
     elag_backend *be = m->be;
     const int in = l->in.c, out = l->out.c, n = p->n;
     /* dW (out, in) = dy (out, n) x^T ; db = row sums of dy ; dx (in, n) = W^T dy */
-    ELAG_TRY(be->gemm(be, 0, 1, out, in, n, 1.0f, dy, n, x, n, 0.0f, elag_layer_grad(m, l, 0), in));
-    if (l->cfg.bias) ELAG_TRY(be->row_sum(be, elag_layer_grad(m, l, 1), dy, out, n));
+    ELAG_TRY(
+        elag_be_gemm(be, 0, 1, out, in, n, 1.0f, dy, n, x, n, 0.0f, elag_layer_grad(m, l, 0), in));
+    if (l->cfg.bias) ELAG_TRY(elag_be_row_sum(be, elag_layer_grad(m, l, 1), dy, out, n));
     if (!dx) return ELAG_OK;
-    return be->gemm(be, 1, 0, in, n, out, 1.0f, elag_layer_param(m, l, 0), in, dy, n, 0.0f, dx, n);
+    return elag_be_gemm(be, 1, 0, in, n, out, 1.0f, elag_layer_param(m, l, 0), in, dy, n, 0.0f, dx,
+                        n);
 }
 
 const elag_layer_kind_def elag_layer_linear = {

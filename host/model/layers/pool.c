@@ -72,8 +72,8 @@ static int32_t *pool_argmax(elag_model *m, const elag_layer *l)
 static elag_status maxpool_forward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
                                    float *y)
 {
-    return m->be->pool_forward(m->be, ELAG_POOL_MAX, y, pool_argmax(m, l), x, l->in.c * p->n,
-                               &l->win);
+    return elag_be_pool_forward(m->be, ELAG_POOL_MAX, y, pool_argmax(m, l), x, l->in.c * p->n,
+                                &l->win);
 }
 
 static elag_status maxpool_backward(elag_model *m, elag_layer *l, const elag_pass *p,
@@ -82,14 +82,14 @@ static elag_status maxpool_backward(elag_model *m, elag_layer *l, const elag_pas
     (void)x;
     (void)y;
     if (!dx) return ELAG_OK;
-    return m->be->pool_backward(m->be, ELAG_POOL_MAX, dx, dy, pool_argmax(m, l), l->in.c * p->n,
-                                &l->win);
+    return elag_be_pool_backward(m->be, ELAG_POOL_MAX, dx, dy, pool_argmax(m, l), l->in.c * p->n,
+                                 &l->win);
 }
 
 static elag_status avgpool_forward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
                                    float *y)
 {
-    return m->be->pool_forward(m->be, ELAG_POOL_AVG, y, NULL, x, l->in.c * p->n, &l->win);
+    return elag_be_pool_forward(m->be, ELAG_POOL_AVG, y, NULL, x, l->in.c * p->n, &l->win);
 }
 
 static elag_status avgpool_backward(elag_model *m, elag_layer *l, const elag_pass *p,
@@ -98,7 +98,7 @@ static elag_status avgpool_backward(elag_model *m, elag_layer *l, const elag_pas
     (void)x;
     (void)y;
     if (!dx) return ELAG_OK;
-    return m->be->pool_backward(m->be, ELAG_POOL_AVG, dx, dy, NULL, l->in.c * p->n, &l->win);
+    return elag_be_pool_backward(m->be, ELAG_POOL_AVG, dx, dy, NULL, l->in.c * p->n, &l->win);
 }
 
 const elag_layer_kind_def elag_layer_maxpool = {

@@ -24,7 +24,7 @@ static size_t relu_count(const elag_layer *l, const elag_pass *p)
 static elag_status relu_forward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
                                 float *y)
 {
-    return m->be->elementwise(m->be, ELAG_EW_RELU, relu_count(l, p), y, x, NULL, 0.0f);
+    return elag_be_elementwise(m->be, ELAG_EW_RELU, relu_count(l, p), y, x, NULL, 0.0f);
 }
 
 static elag_status relu_backward(elag_model *m, elag_layer *l, const elag_pass *p, const float *x,
@@ -32,7 +32,7 @@ static elag_status relu_backward(elag_model *m, elag_layer *l, const elag_pass *
 {
     (void)x;
     if (!dx) return ELAG_OK;
-    return m->be->elementwise(m->be, ELAG_EW_RELU_BACKWARD, relu_count(l, p), dx, dy, y, 0.0f);
+    return elag_be_elementwise(m->be, ELAG_EW_RELU_BACKWARD, relu_count(l, p), dx, dy, y, 0.0f);
 }
 
 const elag_layer_kind_def elag_layer_relu = {
