@@ -143,28 +143,36 @@ elag_status elag_export_convert_all(elag_export *e, elag_sparse_format format, i
 
 /* ---- from a checkpoint ---- */
 
+void elag_export_tensor_describe(elag_export_tensor *t, const elag_model *im, int j)
+{
+    const elag_param *p = &im->reg[j];
+    const elag_layer *l = &im->layers[p->layer];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", p->name);
+    t->layer = p->layer;
+    t->ndim = p->ndim;
+    memcpy(t->shape, p->shape, sizeof t->shape);
+    t->prunable = p->prunable;
+    if (p->role == ELAG_PARAM_WEIGHT && l->kind->sparse_weight && j == l->first_param) {
+        t->is_weight = 1;
+        t->columns_per_sample = l->out.h * l->out.w;
+        t->relu = l->relu;
+        t->w.rows = p->rows;
+        t->w.cols = p->cols;
+    }
+}
+
 /* Fills the export's tensors from an inference model `im` in host memory. */
 elag_status elag_export_take_tensors(elag_export *e, const elag_model *im)
 {
     for (int j = 0; j < im->n_reg; j++) {
         const elag_param *p = &im->reg[j];
-        const elag_layer *l = &im->layers[p->layer];
         elag_export_tensor *t = &e->t[j];
         e->n_tensors = j + 1;
-        memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", p->name);
-        t->layer = p->layer;
-        t->ndim = p->ndim;
-        memcpy(t->shape, p->shape, sizeof t->shape);
-        t->prunable = p->prunable;
+        elag_export_tensor_describe(t, im, j);
         const float *src = im->params + p->offset;
-        if (p->role == ELAG_PARAM_WEIGHT && l->kind->sparse_weight && j == l->first_param) {
-            t->is_weight = 1;
-            t->columns_per_sample = l->out.h * l->out.w;
-            t->relu = l->relu;
+        if (t->is_weight) {
             t->w.format = ELAG_SPARSE_FORMAT_DENSE;
-            t->w.rows = p->rows;
-            t->w.cols = p->cols;
             t->w.dense = malloc(p->count * sizeof(float));
             if (!t->w.dense) return elag_fail(ELAG_ERR_NOMEM, "export: out of host memory");
             memcpy(t->w.dense, src, p->count * sizeof(float));

@@ -115,6 +115,8 @@ const char *elag_export_tensor_format(const elag_export_tensor *t, char *buf, si
 void elag_export_formats(const elag_export *e, char *buf, size_t len);
 
 /* Shared by export.c and export_read.c. */
+/* Tensor t as registry entry j of im describes it (name, shape, weight or not), no data. */
+void elag_export_tensor_describe(elag_export_tensor *t, const elag_model *im, int j);
 /* Fills e->t from an inference model whose tensors are in host memory. */
 elag_status elag_export_take_tensors(elag_export *e, const elag_model *im);
 /* The "graph" metadata for e built as `im` (malloc'd JSON text, NULL when out of memory). */

@@ -160,22 +160,10 @@ static elag_status load_tensors(const elag_st_file *f, elag_export *e, const ela
 {
     /* shapes and roles from the model; data from the file */
     for (int j = 0; j < im->n_reg; j++) {
-        const elag_param *p = &im->reg[j];
-        const elag_layer *l = &im->layers[p->layer];
         elag_export_tensor *t = &e->t[j];
         e->n_tensors = j + 1;
-        memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", p->name);
-        t->layer = p->layer;
-        t->ndim = p->ndim;
-        memcpy(t->shape, p->shape, sizeof t->shape);
-        t->prunable = p->prunable;
-        if (p->role == ELAG_PARAM_WEIGHT && l->kind->sparse_weight && j == l->first_param) {
-            t->is_weight = 1;
-            t->columns_per_sample = l->out.h * l->out.w;
-            t->relu = l->relu;
-            t->w.rows = p->rows;
-            t->w.cols = p->cols;
+        elag_export_tensor_describe(t, im, j);
+        if (t->is_weight) {
             ELAG_TRY(read_weight(f, t, used));
         } else {
             const elag_st_tensor *d;
