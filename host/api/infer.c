@@ -1,11 +1,13 @@
 /*
  * elag/infer.h: a network on a device, a thin wrapper over elag_sparse_net
- * (host/sparse/infer.h). Batches larger than the prepared one run in pieces.
+ * (host/sparse/infer.h). Batches larger than the prepared one run in pieces. A test set
+ * is the test split of elag_run_data_load_test (host/train/train.h).
  */
 #include "api/api.h"
 
 #include "core/check.h"
 #include "sparse/infer.h"
+#include "train/train.h"
 
 #include <stdlib.h>
 
@@ -98,4 +100,56 @@ int elag_infer_max_batch(const elag_infer_t *s)
 {
     ELAG_ASSERT(s != NULL);
     return s->max_n;
+}
+
+struct elag_testset {
+    elag_run_data data; /* only .test is loaded */
+};
+
+elag_status elag_testset_open(elag_testset_t **out, const elag_net_t *net)
+{
+    if (out == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_testset_open: out is NULL");
+    *out = NULL;
+    if (net == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_testset_open: net is NULL");
+    elag_testset_t *t = calloc(1, sizeof *t);
+    if (t == NULL) return elag_fail(ELAG_ERR_NOMEM, "elag_testset_open: out of host memory");
+    elag_status st = elag_run_data_load_test(&net->e.cfg, &t->data);
+    if (st != ELAG_OK) {
+        elag_testset_free(t);
+        return st;
+    }
+    *out = t;
+    return ELAG_OK;
+}
+
+void elag_testset_free(elag_testset_t *t)
+{
+    if (t == NULL) return;
+    elag_run_data_free(&t->data);
+    free(t);
+}
+
+long elag_testset_count(const elag_testset_t *t)
+{
+    ELAG_ASSERT(t != NULL);
+    return t->data.test.n;
+}
+
+elag_status elag_infer_evaluate(elag_infer_t *s, const elag_testset_t *t, int batch,
+                                elag_infer_result *result, float *logits)
+{
+    if (s == NULL || t == NULL || result == NULL)
+        return elag_fail(ELAG_ERR_USAGE, "elag_infer_evaluate: %s is NULL",
+                         s == NULL ? "session" : t == NULL ? "test set" : "result");
+    ELAG_TRY(elag_api_check_version(result->version, ELAG_INFER_RESULT_VERSION,
+                                    "elag_infer_result"));
+    elag_infer_stats stats;
+    ELAG_TRY(elag_sparse_net_evaluate(&s->net, &t->data.test, batch, &stats, logits));
+    result->samples = stats.samples;
+    result->accuracy = stats.accuracy;
+    result->samples_per_second = stats.samples_per_second;
+    result->latency_ms_median = stats.latency_ms_median;
+    result->latency_ms_p99 = stats.latency_ms_p99;
+    result->batches = stats.batches;
+    return ELAG_OK;
 }

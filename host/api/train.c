@@ -14,18 +14,26 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Bytes of an elag_run_options of `version`: version 1 ends before `note`. */
+static size_t run_options_size(unsigned int version)
+{
+    return version == 1 ? offsetof(elag_run_options, note) : sizeof(elag_run_options);
+}
+
 elag_status elag_run_options_init(elag_run_options *opts, unsigned int version)
 {
     if (opts == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_run_options_init: opts is NULL");
     ELAG_TRY(elag_api_check_version(version, ELAG_RUN_OPTIONS_VERSION, "elag_run_options"));
     elag_run_options d = ELAG_RUN_OPTIONS_INIT;
-    *opts = d;
+    d.version = version;
+    memcpy(opts, &d, run_options_size(version)); /* a version-1 struct is shorter */
     return ELAG_OK;
 }
 
@@ -93,8 +101,8 @@ static void fill_result(const elag_config *cfg, const elag_train_summary *s, ela
 static elag_status prepare_folder(const elag_config *cfg, const char *out, int resume, int force,
                                   const char *checkpoint)
 {
-    if (resume && access(checkpoint, R_OK) != 0)
-        return elag_fail(ELAG_ERR_INPUT, "resume %s: no checkpoint %s", out, checkpoint);
+    if (resume && access(checkpoint, R_OK) != 0) /* the CLI's words: `elag train --resume` */
+        return elag_fail(ELAG_ERR_INPUT, "--resume %s: no checkpoint %s", out, checkpoint);
     if (!resume && !force && path_in_use(out))
         return elag_fail(ELAG_ERR_INPUT,
                          "%s: run folder exists (use --force to overwrite it, or --out DIR)", out);
@@ -120,7 +128,7 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
     if (opts) {
         ELAG_TRY(
             elag_api_check_version(opts->version, ELAG_RUN_OPTIONS_VERSION, "elag_run_options"));
-        o = *opts;
+        memcpy(&o, opts, run_options_size(opts->version));
     }
     if (result)
         ELAG_TRY(
@@ -148,8 +156,11 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
     int have_data = 0;
     elag_status st = elag_config_load(config_path, o.overrides, o.n_overrides, cfg);
     if (st == ELAG_OK && o.device) snprintf(cfg->device, sizeof cfg->device, "%s", o.device);
-    if (st == ELAG_OK) st = elag_backend_open(cfg->device, cfg->train.threads, &be, NULL, 0);
+    char note[256] = "";
+    if (st == ELAG_OK)
+        st = elag_backend_open(cfg->device, cfg->train.threads, &be, note, sizeof note);
     if (st == ELAG_OK) st = elag_backend_set_tf32(be, cfg->cuda.tf32);
+    if (st == ELAG_OK && note[0] && o.note) o.note(note, o.progress_user);
     if (st == ELAG_OK && (st = elag_run_data_load(cfg, &data)) == ELAG_OK) have_data = 1;
     char out_buf[ELAG_PATH_LEN + 8];
     if (st == ELAG_OK && out_dir == NULL) {

@@ -1,14 +1,18 @@
 /*
  * The elag command line: subcommands, shared argument helpers, progress display.
  * Exit codes: 0 success, 2 bad usage or bad input, 1 any other failure.
+ * The CLI is a client of the public API: it includes include/elag/ and host/cli/ only
+ * (CMake gives it no other include folder), which proves the API is enough.
  */
 #ifndef ELAG_CLI_CLI_H
 #define ELAG_CLI_CLI_H
 
 #include "elag/elag.h"
-#include "train/train.h"
 
 #include <stdio.h>
+
+/* Room for a path the CLI builds (the library's own limit, config.h's ELAG_PATH_LEN). */
+#define ELAG_CLI_PATH_LEN 1024
 
 int elag_cmd_train(int argc, char **argv);
 int elag_cmd_eval(int argc, char **argv);
@@ -41,7 +45,10 @@ typedef struct elag_cli_progress {
 } elag_cli_progress;
 
 void elag_cli_progress_init(elag_cli_progress *p, int quiet);
-void elag_cli_progress_update(const elag_progress *pr, void *user); /* elag_progress_fn */
+void elag_cli_progress_update(const elag_run_progress *pr, void *user); /* elag_run_progress_fn */
 void elag_cli_progress_done(elag_cli_progress *p);
+
+/* Prints a library note on stderr as "elag: <text>" (an elag_note_fn; user unused). */
+void elag_cli_note(const char *text, void *user);
 
 #endif /* ELAG_CLI_CLI_H */

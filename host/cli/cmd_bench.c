@@ -1,13 +1,11 @@
 /*
- * `elag bench spmm`: sparse vs dense products on real layer shapes (the engine is
- * host/sparse/bench.c), printed as one JSON object per line (--json), CSV (--csv) or a
+ * `elag bench spmm`: sparse vs dense products on real layer shapes (elag_bench_spmm_run,
+ * include/elag/bench.h), printed as one JSON object per line (--json), CSV (--csv) or a
  * table with the crossover sparsities last. `elag bench model ...` is dispatched to
  * cmd_bench_model.c.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
-
-#include "sparse/bench.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -52,11 +50,17 @@ static const char bench_usage[] =
     "  --quiet               no progress on stderr\n"
     "  --help                this help\n";
 
+/* A row kept for the table, with its strings (a row's are valid during emit only). */
+typedef struct kept_row {
+    elag_bench_row r; /* r's strings point into the fields below once printing starts */
+    char shape[64], format[16], device[64];
+} kept_row;
+
 typedef struct bench_cli {
     int json, csv, quiet, tty, header_done;
     uint64_t seed;
     const char *last_shape;
-    elag_bench_row *rows; /* table mode: every row, printed at the end */
+    kept_row *rows; /* table mode: every row, printed at the end */
     int n_rows, cap_rows;
 } bench_cli;
 
@@ -106,24 +110,6 @@ static int parse_sparsities(const char *text, double *out)
         double v = strtod(items[i], &end);
         if (!*items[i] || *end || errno || !(v >= 0.0 && v <= 1.0)) return -1;
         out[i] = v;
-    }
-    return n;
-}
-
-static int parse_shapes(const char *text, elag_bench_shape *out)
-{
-    char buf[1024], *items[BENCH_MAX_LIST];
-    int n = split(text, buf, sizeof buf, items);
-    for (int i = 0; i < n; i++) {
-        char *x = strchr(items[i], 'x');
-        long m, k;
-        if (!x) return -1;
-        *x = '\0';
-        if (parse_long(items[i], 1, INT_MAX / 2, &m) || parse_long(x + 1, 1, INT_MAX / 2, &k))
-            return -1;
-        memset(&out[i], 0, sizeof out[i]);
-        out[i].m = (int)m, out[i].k = (int)k;
-        snprintf(out[i].name, sizeof out[i].name, "%ldx%ld", m, k);
     }
     return n;
 }
@@ -209,27 +195,35 @@ static int emit_rows(const elag_bench_row *rows, int n, void *user)
         } else {
             if (cli->n_rows == cli->cap_rows) {
                 int cap = cli->cap_rows ? 2 * cli->cap_rows : 64;
-                elag_bench_row *v = realloc(cli->rows, sizeof *v * (size_t)cap);
+                kept_row *v = realloc(cli->rows, sizeof *v * (size_t)cap);
                 if (!v) return 1;
                 cli->rows = v, cli->cap_rows = cap;
             }
-            cli->rows[cli->n_rows] = *r;
-            cli->rows[cli->n_rows++].mask = ""; /* points into the engine: not kept */
+            kept_row *k = &cli->rows[cli->n_rows++];
+            k->r = *r;
+            snprintf(k->shape, sizeof k->shape, "%s", r->shape);
+            snprintf(k->format, sizeof k->format, "%s", r->format);
+            snprintf(k->device, sizeof k->device, "%s", r->device);
+            k->r.mask = ""; /* not printed */
         }
     }
     return fflush(stdout) != 0;
 }
 
-static void print_table(const bench_cli *cli)
+static void print_table(bench_cli *cli)
 {
     if (cli->n_rows == 0) return;
-    const elag_bench_row *r0 = &cli->rows[0];
+    for (int i = 0; i < cli->n_rows; i++) { /* the kept strings: rows no longer move */
+        kept_row *k = &cli->rows[i];
+        k->r.shape = k->shape, k->r.format = k->format, k->r.device = k->device;
+    }
+    const elag_bench_row *r0 = &cli->rows[0].r;
     printf("device %s, %d thread%s; median of %d samples after %d warm-up runs\n\n", r0->device,
            r0->threads, r0->threads == 1 ? "" : "s", r0->repeat, r0->warmup);
     printf("%-14s %6s %6s %6s %-11s %8s %10s %9s %9s %8s %8s\n", "shape", "m", "k", "n", "format",
            "sparsity", "median ms", "GFLOP/s", "eff GF/s", "GB/s", "speedup");
     for (int i = 0; i < cli->n_rows; i++) {
-        const elag_bench_row *r = &cli->rows[i];
+        const elag_bench_row *r = &cli->rows[i].r;
         printf("%-14s %6d %6d %6d %-11s %8.4f %10.4f %9.2f %9.2f %8.2f %8.2f\n", r->shape, r->m,
                r->k, r->n, r->format, r->actual_sparsity, r->median_ms, r->gflops,
                r->effective_gflops, r->gbps, r->speedup_vs_dense);
@@ -237,10 +231,10 @@ static void print_table(const bench_cli *cli)
     printf("\ncrossover: the sparsity above which the format beats dense (interpolated)\n");
     printf("%-14s %6s %-11s %10s\n", "shape", "n", "format", "crossover");
     for (int i = 0; i < cli->n_rows; i++) {
-        const elag_bench_row *r = &cli->rows[i];
+        const elag_bench_row *r = &cli->rows[i].r;
         int first = r->is_sparse;
         for (int j = 0; j < i && first; j++)
-            first = !(cli->rows[j].is_sparse && cli->rows[j].n == r->n &&
+            first = !(cli->rows[j].r.is_sparse && cli->rows[j].r.n == r->n &&
                       strcmp(cli->rows[j].shape, r->shape) == 0 &&
                       strcmp(cli->rows[j].format, r->format) == 0);
         if (!first) continue;
@@ -270,25 +264,6 @@ static void on_progress(const char *shape, int n, const char *format, double s, 
 }
 
 /* ---- the command ---- */
-
-/* Parses a comma list of formats (a repeated one counts once); the count, or -1 with the
- * error recorded. */
-static int parse_formats(const char *list, elag_bench_format *out)
-{
-    char buf[1024], *items[BENCH_MAX_LIST];
-    int n = split(list, buf, sizeof buf, items), kept = 0;
-    if (n < 1) {
-        elag_fail(ELAG_ERR_USAGE, "'%s' names no format", list);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (elag_bench_format_parse(items[i], &out[kept]) != ELAG_OK) return -1;
-        int dup = 0;
-        for (int j = 0; j < kept && !dup; j++) dup = strcmp(out[j].name, out[kept].name) == 0;
-        kept += !dup;
-    }
-    return kept;
-}
 
 typedef struct bench_args {
     const char *shape, *shapes, *batch, *sparsity, *formats, *mask, *device;
@@ -359,7 +334,6 @@ static int bench_spmm(int argc, char **argv)
 
     int batches[BENCH_MAX_LIST];
     double sparsities[BENCH_MAX_LIST];
-    elag_bench_format formats[BENCH_MAX_LIST];
     int n_batches = parse_batches(a.batch, batches);
     if (n_batches < 1)
         return elag_cli_usage_error("bench spmm", "--batch: '%s' is not a list of 1 to %d sizes in "
@@ -368,11 +342,13 @@ static int bench_spmm(int argc, char **argv)
     if (n_sp < 1)
         return elag_cli_usage_error("bench spmm", "--sparsity: '%s' is not a list of 1 to %d "
                                     "numbers in [0, 1]", a.sparsity, BENCH_MAX_LIST);
-    elag_bench_config c = {.batches = batches, .n_batches = n_batches, .sparsities = sparsities,
-                           .n_sparsities = n_sp, .repeat = (int)a.repeat, .warmup = (int)a.warmup,
-                           .min_sample_ms = a.min_sample_ms, .seed = (uint64_t)a.seed,
-                           .emit = emit_rows, .note = on_note, .progress = on_progress,
-                           .user = &cli, .mask = ELAG_BENCH_MASK_RANDOM, .mask_block = 32};
+    elag_bench_spmm_options c = ELAG_BENCH_SPMM_OPTIONS_INIT;
+    c.batches = batches, c.n_batches = n_batches;
+    c.sparsities = sparsities, c.n_sparsities = n_sp;
+    c.repeat = (int)a.repeat, c.warmup = (int)a.warmup;
+    c.min_sample_ms = a.min_sample_ms, c.seed = (uint64_t)a.seed;
+    c.emit = emit_rows, c.note = on_note, c.progress = on_progress, c.user = &cli;
+    c.mask = ELAG_BENCH_MASK_RANDOM, c.mask_block = 32;
     const char *model = NULL;
     if (a.mask && strcmp(a.mask, "random") == 0) {
         c.mask = ELAG_BENCH_MASK_RANDOM;
@@ -389,52 +365,44 @@ static int bench_spmm(int argc, char **argv)
                                         "model; drop --shape/--shapes");
     }
 
-    elag_bench_shape shape_list[BENCH_MAX_LIST], *shapes = shape_list, *owned = NULL;
-    int n_shapes = 0;
+    elag_bench_shape_list_t *shapes = NULL;
     elag_status st = ELAG_OK;
     if (model) {
-        st = elag_bench_shapes_from_model(model, &owned, &n_shapes);
+        st = elag_bench_shape_list_open(&shapes, ELAG_BENCH_SHAPES_FROM_MODEL, model);
     } else if (a.shapes) {
-        st = elag_bench_shapes_load(a.shapes, &owned, &n_shapes);
-    } else {
-        n_shapes = parse_shapes(a.shape ? a.shape : "1024x1024", shape_list);
-        if (n_shapes < 1)
-            return elag_cli_usage_error("bench spmm", "--shape: '%s' is not a list of MxK",
-                                        a.shape);
+        st = elag_bench_shape_list_open(&shapes, ELAG_BENCH_SHAPES_FROM_FILE, a.shapes);
+    } else if (elag_bench_shape_list_open(&shapes, ELAG_BENCH_SHAPES_FROM_LIST,
+                                          a.shape ? a.shape : "1024x1024") != ELAG_OK) {
+        return elag_cli_usage_error("bench spmm", "--shape: '%s' is not a list of MxK", a.shape);
     }
     if (st != ELAG_OK) return elag_cli_fail(st);
-    if (owned) shapes = owned;
 
-    if (a.formats && parse_formats(a.formats, formats) < 1) {
-        elag_bench_shapes_free(owned, n_shapes);
+    /* formats: a given list is checked before anything runs; the default needs the device */
+    if (a.formats && elag_bench_formats_check(a.formats) != ELAG_OK) {
+        elag_bench_shape_list_free(shapes);
         return elag_cli_usage_error("bench spmm", "--formats: %s", elag_last_error());
     }
-    elag_backend *b = NULL;
-    char note_text[256] = "";
-    st = elag_backend_open(a.device, (int)a.threads, &b, note_text, sizeof note_text);
-    if (st == ELAG_OK && note_text[0] && !cli.quiet) fprintf(stderr, "elag: %s\n", note_text);
-    /* formats: a given list is checked before anything runs; the default needs the device */
-    int n_formats = 0;
+    elag_device_t *dev = NULL;
+    elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
+    d.device = a.device;
+    d.threads = (int)a.threads;
+    st = elag_device_open(&dev, &d);
+    if (st == ELAG_OK && elag_device_note(dev)[0] && !cli.quiet)
+        elag_cli_note(elag_device_note(dev), NULL);
     if (st == ELAG_OK) {
-        const char *list = a.formats                      ? a.formats
-                           : b->kind == ELAG_DEVICE_CUDA ? "dense,dense-tf32,csr"
-                                                          : "dense,csr";
-        n_formats = parse_formats(list, formats);
-    }
-    if (st == ELAG_OK && n_formats < 1) st = ELAG_ERR_USAGE;
-    if (st == ELAG_OK) {
-        c.shapes = shapes, c.n_shapes = n_shapes, c.formats = formats, c.n_formats = n_formats;
-        st = elag_bench_spmm(b, &c);
+        c.formats = a.formats; /* NULL: the device's default list */
+        st = elag_bench_spmm_run(dev, shapes, &c);
         if (cli.tty && !cli.quiet) fprintf(stderr, "\r\033[K");
         if (!cli.json && !cli.csv) print_table(&cli);
     }
     free(cli.rows);
-    elag_backend_free(b);
-    elag_bench_shapes_free(owned, n_shapes);
+    elag_device_free(dev);
+    elag_bench_shape_list_free(shapes);
     return st == ELAG_OK ? 0 : elag_cli_fail(st);
 }
 
 int elag_cmd_bench(int argc, char **argv)
+
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc < 2)

@@ -1,23 +1,21 @@
 /*
  * `elag bench model FILE`: end-to-end inference of an export, its own formats against
  * the same weights run dense (every layer a gemm of its dense expansion), on random
- * inputs, per batch size. Dense and sparse forwards alternate so drift in machine load
- * hits both alike; medians over --repeat runs after warm-up, speedup = dense / sparse.
+ * inputs, per batch size (elag_bench_net, include/elag/bench.h). Dense and sparse
+ * forwards alternate so drift in machine load hits both alike; medians over --repeat
+ * runs after warm-up, speedup = dense / sparse.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
-
-#include "backend/philox.h"
-#include "sparse/infer.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BENCH_MODEL_MAX_BATCHES 32
 #define BENCH_MODEL_WARMUP 3
+#define BENCH_MODEL_FORMATS_LEN 512 /* "csr,bell:16,..." of up to 32 layers */
 
 static const char bench_model_usage[] =
     "usage: elag bench model FILE [options]\n"
@@ -64,68 +62,8 @@ static int parse_batches(const char *text, int *out, int *count)
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
-
-typedef struct bench_model_row {
-    int batch;
-    double sparse_ms, dense_ms;
-} bench_model_row;
-
-/* Times both nets at batch n on the same random input. */
-static elag_status bench_batch(const elag_export *e, elag_backend *be, int n, int repeat,
-                               bench_model_row *row)
-{
-    elag_sparse_net sp, dn;
-    size_t in_count = (size_t)n * e->input_dim, out_count = (size_t)n * e->classes;
-    float *x = malloc(in_count * sizeof *x);         /* (n, input_dim) */
-    float *logits = malloc(out_count * sizeof *x);   /* (n, classes) */
-    double *ts = malloc((size_t)repeat * sizeof *ts), *td = malloc((size_t)repeat * sizeof *td);
-    if (!x || !logits || !ts || !td) {
-        free(x), free(logits), free(ts), free(td);
-        return elag_fail(ELAG_ERR_NOMEM, "bench model: out of host memory");
-    }
-    for (size_t i = 0; i < in_count; i++) x[i] = elag_philox_uniform(1, 0, i) * 2.0f - 1.0f;
-    elag_status st = elag_sparse_net_init(&sp, e, be, n, 0);
-    if (st == ELAG_OK) {
-        st = elag_sparse_net_init(&dn, e, be, n, 1);
-        if (st != ELAG_OK) elag_sparse_net_free(&sp);
-    }
-    if (st != ELAG_OK) {
-        free(x), free(logits), free(ts), free(td);
-        return st;
-    }
-    for (int w = 0; st == ELAG_OK && w < BENCH_MODEL_WARMUP; w++) {
-        st = elag_sparse_net_forward(&sp, x, n, logits);
-        if (st == ELAG_OK) st = elag_sparse_net_forward(&dn, x, n, logits);
-    }
-    for (int r = 0; st == ELAG_OK && r < repeat; r++) {
-        double t0 = now_ms();
-        st = elag_sparse_net_forward(&dn, x, n, logits);
-        double t1 = now_ms();
-        if (st == ELAG_OK) st = elag_sparse_net_forward(&sp, x, n, logits);
-        double t2 = now_ms();
-        td[r] = t1 - t0;
-        ts[r] = t2 - t1;
-    }
-    if (st == ELAG_OK) {
-        double p99;
-        row->batch = n;
-        elag_latency_percentiles(ts, repeat, &row->sparse_ms, &p99);
-        elag_latency_percentiles(td, repeat, &row->dense_ms, &p99);
-    }
-    elag_sparse_net_free(&sp);
-    elag_sparse_net_free(&dn);
-    free(x), free(logits), free(ts), free(td);
-    return st;
-}
-
 static void print_row(const char *file, const char *device, const char *formats, double sparsity,
-                      const bench_model_row *r, int json)
+                      const elag_bench_net_result *r, int json)
 {
     double speedup = r->sparse_ms > 0 ? r->dense_ms / r->sparse_ms : 0.0;
     if (json) {
@@ -180,31 +118,38 @@ int elag_cmd_bench_model(int argc, char **argv)
     if (threads_s && parse_long("--threads", threads_s, 0, 1024, &threads)) return 2;
     if (repeat_s && parse_long("--repeat", repeat_s, 1, 100000, &repeat)) return 2;
 
-    elag_export e;
-    elag_status st = elag_export_load(path, &e);
+    elag_net_t *net = NULL;
+    elag_status st = elag_net_open(&net, path);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    char formats[ELAG_MAX_LAYERS * 16] = "", note[256] = "";
-    elag_export_formats(&e, formats, sizeof formats);
-    double sparsity;
-    elag_export_sparsity(&e, NULL, NULL, &sparsity);
-    elag_backend *be = NULL;
-    st = elag_backend_open(device, (int)threads, &be, note, sizeof note);
-    if (st == ELAG_OK && note[0] && !json) fprintf(stderr, "elag: %s\n", note);
+    char formats[BENCH_MODEL_FORMATS_LEN] = "";
+    elag_net_formats(net, formats, sizeof formats);
+    double sparsity = elag_net_sparsity(net, NULL, NULL);
+    elag_device_t *dev = NULL;
+    elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
+    d.device = device;
+    d.threads = (int)threads;
+    st = elag_device_open(&dev, &d);
+    if (st == ELAG_OK && elag_device_note(dev)[0] && !json)
+        elag_cli_note(elag_device_note(dev), NULL);
     if (st == ELAG_OK && !json) {
         printf("file %s, device %s, formats %s, sparsity %.4f, median of %ld\n\n", path,
-               be->name, formats, sparsity, repeat);
+               elag_device_name(dev), formats, sparsity, repeat);
         printf("%7s %12s %12s %14s %14s %9s\n", "batch", "dense_ms", "sparse_ms", "dense_sps",
                "sparse_sps", "speedup");
     }
     for (int b = 0; st == ELAG_OK && b < n_batches; b++) {
-        bench_model_row row;
-        st = bench_batch(&e, be, batches[b], (int)repeat, &row);
+        elag_bench_net_options o = ELAG_BENCH_NET_OPTIONS_INIT;
+        o.batch = batches[b];
+        o.repeat = (int)repeat;
+        o.warmup = BENCH_MODEL_WARMUP;
+        elag_bench_net_result row = ELAG_BENCH_NET_RESULT_INIT;
+        st = elag_bench_net(net, dev, &o, &row);
         if (st == ELAG_OK) {
-            print_row(path, be->name, formats, sparsity, &row, json);
+            print_row(path, elag_device_name(dev), formats, sparsity, &row, json);
             fflush(stdout);
         }
     }
-    elag_backend_free(be);
-    elag_export_free(&e);
+    elag_device_free(dev);
+    elag_net_free(net);
     return st == ELAG_OK ? 0 : elag_cli_fail(st);
 }

@@ -1,20 +1,14 @@
 /*
- * `elag eval MODEL`: rebuilds the model from the config stored in a checkpoint,
- * evaluates it on that config's test set, and prints test accuracy and a per-layer
- * sparsity table (or one JSON object with --json).
+ * `elag eval MODEL`: elag_run_eval (include/elag/train.h) rebuilds the model from the
+ * config stored in a checkpoint and evaluates it on that config's test set; this prints
+ * test accuracy and a per-layer sparsity table (or one JSON object with --json).
  */
-#define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
-
-#include "train/checkpoint.h"
-#include "train/report.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define EVAL_BATCH 1000
 
 static const char eval_usage[] =
     "usage: elag eval MODEL [options]\n"
@@ -27,42 +21,61 @@ static const char eval_usage[] =
     "  --json       print one JSON object on stdout\n"
     "  --help       this help\n";
 
-static void print_json(const char *path, const elag_train_summary *s, double sps)
+/* "layers": [{name, shape, params, nonzero, sparsity}], as summary.json has them */
+static void add_layers_json(cJSON *parent, const elag_eval_result *r)
+{
+    cJSON *layers = cJSON_AddArrayToObject(parent, "layers");
+    for (int i = 0; i < r->n_weights; i++) {
+        const elag_weight_info *l = &r->weights[i];
+        cJSON *lo = cJSON_CreateObject();
+        cJSON_AddStringToObject(lo, "name", l->layer);
+        cJSON *shape = cJSON_AddArrayToObject(lo, "shape");
+        for (int d = 0; d < l->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)l->shape[d]));
+        cJSON_AddNumberToObject(lo, "params", (double)l->params);
+        cJSON_AddNumberToObject(lo, "nonzero", (double)l->nonzero);
+        cJSON_AddNumberToObject(lo, "sparsity",
+                                l->params ? 1.0 - (double)l->nonzero / (double)l->params : 0);
+        cJSON_AddItemToArray(layers, lo);
+    }
+}
+
+static void print_json(const char *path, const elag_eval_result *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", path);
-    cJSON_AddStringToObject(o, "device", s->device);
-    cJSON_AddNumberToObject(o, "test_accuracy", s->test_accuracy);
-    cJSON_AddNumberToObject(o, "test_loss", s->test_loss);
-    cJSON_AddNumberToObject(o, "samples_per_second", sps);
-    cJSON_AddNumberToObject(o, "sparsity", s->sparsity);
-    cJSON_AddNumberToObject(o, "params_total", (double)s->params_total);
-    cJSON_AddNumberToObject(o, "params_prunable", (double)s->params_prunable);
-    cJSON_AddNumberToObject(o, "params_nonzero", (double)s->params_nonzero);
-    elag_report_layers_json(o, s);
+    cJSON_AddStringToObject(o, "device", r->device);
+    cJSON_AddNumberToObject(o, "test_accuracy", r->test_accuracy);
+    cJSON_AddNumberToObject(o, "test_loss", r->test_loss);
+    cJSON_AddNumberToObject(o, "samples_per_second", r->samples_per_second);
+    cJSON_AddNumberToObject(o, "sparsity", r->sparsity);
+    cJSON_AddNumberToObject(o, "params_total", (double)r->params_total);
+    cJSON_AddNumberToObject(o, "params_prunable", (double)r->params_prunable);
+    cJSON_AddNumberToObject(o, "params_nonzero", (double)r->params_nonzero);
+    add_layers_json(o, r);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (text) printf("%s\n", text);
     free(text);
 }
 
-static void print_table(const char *path, const elag_train_summary *s, double sps)
+static void print_table(const char *path, const elag_eval_result *r)
 {
     printf("model          %s\n", path);
-    printf("device         %s\n", s->device);
-    printf("test accuracy  %.4f\n", s->test_accuracy);
-    printf("test loss      %.4f\n", s->test_loss);
-    printf("throughput     %.0f samples/s\n\n", sps);
+    printf("device         %s\n", r->device);
+    printf("test accuracy  %.4f\n", r->test_accuracy);
+    printf("test loss      %.4f\n", r->test_loss);
+    printf("throughput     %.0f samples/s\n\n", r->samples_per_second);
     printf("%-12s %-12s %10s %10s %9s\n", "layer", "shape", "params", "nonzero", "sparsity");
-    for (int i = 0; i < s->n_layers; i++) {
-        const elag_layer_summary *l = &s->layers[i];
+    for (int i = 0; i < r->n_weights; i++) {
+        const elag_weight_info *l = &r->weights[i];
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%d", l->rows, l->cols);
-        printf("%-12s %-12s %10zu %10zu %9.4f\n", l->name, shape, l->params, l->nonzero,
-               1.0 - (double)l->nonzero / (double)l->params);
+        printf("%-12s %-12s %10" PRId64 " %10" PRId64 " %9.4f\n", l->layer, shape, l->params,
+               l->nonzero, 1.0 - (double)l->nonzero / (double)l->params);
     }
-    printf("%-12s %-12s %10zu %10zu %9.4f\n", "total", "", s->params_prunable, s->params_nonzero,
-           s->sparsity);
+    printf("%-12s %-12s %10" PRId64 " %10" PRId64 " %9.4f\n", "total", "", r->params_prunable,
+           r->params_nonzero, r->sparsity);
 }
 
 int elag_cmd_eval(int argc, char **argv)
@@ -87,45 +100,15 @@ int elag_cmd_eval(int argc, char **argv)
     }
     if (!model_path) return elag_cli_usage_error("eval", "missing MODEL");
 
-    elag_checkpoint ck;
-    elag_status st = elag_checkpoint_open(model_path, &ck);
+    elag_eval_options o = ELAG_EVAL_OPTIONS_INIT;
+    o.device = device;
+    o.note = json ? NULL : elag_cli_note;
+    elag_eval_result r = ELAG_EVAL_RESULT_INIT;
+    elag_status st = elag_run_eval(model_path, &o, &r);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    elag_backend *be = NULL;
-    elag_run_data data = {0};
-    elag_model m = {0};
-    elag_train_summary s;
-    memset(&s, 0, sizeof s);
-    double sps = 0;
-    char note[256] = "";
-    st = elag_backend_open(device, ck.cfg.train.threads, &be, note, sizeof note);
-    if (st == ELAG_OK && note[0] && !json) fprintf(stderr, "elag: %s\n", note);
-    if (st == ELAG_OK) st = elag_run_data_load_test(&ck.cfg, &data);
-    if (st == ELAG_OK && (data.test.features != ck.input_dim || data.test.classes != ck.classes))
-        st = elag_fail(ELAG_ERR_INPUT, "%s: model takes %d features and %d classes, its test set "
-                                       "has %d and %d", model_path, ck.input_dim, ck.classes,
-                       data.test.features, data.test.classes);
-    if (st == ELAG_OK)
-        st = elag_model_init(&m, &ck.cfg, ck.input, ck.classes, EVAL_BATCH, 0, be);
-    if (st == ELAG_OK) st = elag_checkpoint_restore(&ck, &m, 0);
-    if (st == ELAG_OK) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        st = elag_evaluate(&m, &data.test, &s.test_loss, &s.test_accuracy);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        sps = secs > 0 ? (double)data.test.n / secs : 0;
-    }
-    if (st == ELAG_OK) st = elag_model_sparsity(&m, &s);
-    if (st == ELAG_OK) {
-        snprintf(s.device, sizeof s.device, "%s", be->name);
-        if (json)
-            print_json(model_path, &s, sps);
-        else
-            print_table(model_path, &s, sps);
-    }
-    elag_model_free(&m);
-    elag_run_data_free(&data);
-    elag_backend_free(be);
-    elag_checkpoint_close(&ck);
-    return st == ELAG_OK ? 0 : elag_cli_fail(st);
+    if (json)
+        print_json(model_path, &r);
+    else
+        print_table(model_path, &r);
+    return 0;
 }

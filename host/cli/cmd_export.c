@@ -1,14 +1,13 @@
 /*
  * `elag export MODEL --format F [-o FILE]`: writes a checkpoint's pruned model as a
- * self-contained safetensors export (host/sparse/export.h) with every linear weight
+ * self-contained safetensors export (include/elag/export.h) with every linear weight
  * dense, CSR or Blocked-ELL, or, with `auto`, in the format that ran fastest for that
  * layer on the target device. Prints one line per layer.
  */
-#include "cli/cli.h"
-
-#include "sparse/export.h"
+#include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,31 +58,38 @@ static void print_ms(double ms)
     else printf(" %9.3f", ms);
 }
 
-static void print_layers(const elag_export *e, const elag_export_timing *tm, int is_auto)
+static void print_layers(const elag_net_t *net, int is_auto)
 {
     printf("%-12s %-11s %-8s %10s %12s", "layer", "shape", "format", "nonzero", "bytes");
     if (is_auto) printf(" %9s %9s %9s %9s", "dense_ms", "csr_ms", "bell16_ms", "bell32_ms");
     printf("\n");
-    for (int i = 0; i < e->n_tensors; i++) {
-        const elag_export_tensor *t = &e->t[i];
-        if (!t->is_weight) continue;
-        char shape[32], fmt[16];
-        snprintf(shape, sizeof shape, "%dx%d", t->w.rows, t->w.cols);
-        printf("%-12s %-11s %-8s %10lld %12lld", e->cfg.model.layers[t->layer].name, shape,
-               elag_export_tensor_format(t, fmt, sizeof fmt), (long long)t->w.nnz,
-               (long long)elag_sparse_bytes(&t->w));
+    int n = elag_net_weight_count(net);
+    for (int i = 0; i < n; i++) {
+        elag_weight_info w;
+        elag_weight_timing tm;
+        if (elag_net_weight(net, i, &w) != ELAG_OK ||
+            elag_net_weight_timing(net, i, &tm) != ELAG_OK)
+            continue; /* i < n: cannot happen */
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%d", w.rows, w.cols);
+        printf("%-12s %-11s %-8s %10" PRId64 " %12" PRId64, w.layer, shape, w.format, w.nonzero,
+               w.bytes);
         if (is_auto) {
-            print_ms(tm[i].dense_ms);
-            print_ms(tm[i].csr_ms);
-            print_ms(tm[i].bell16_ms);
-            print_ms(tm[i].bell32_ms);
+            print_ms(tm.dense_ms);
+            print_ms(tm.csr_ms);
+            print_ms(tm.bell16_ms);
+            print_ms(tm.bell32_ms);
         }
         printf("\n");
     }
     /* formats the device refused were skipped, not failed: say which and why */
-    for (int i = 0; is_auto && i < e->n_tensors; i++)
-        if (e->t[i].is_weight && tm[i].refused[0])
-            printf("%s: skipped %s\n", e->cfg.model.layers[e->t[i].layer].name, tm[i].refused);
+    for (int i = 0; is_auto && i < n; i++) {
+        elag_weight_info w;
+        elag_weight_timing tm;
+        if (elag_net_weight(net, i, &w) == ELAG_OK &&
+            elag_net_weight_timing(net, i, &tm) == ELAG_OK && tm.refused[0])
+            printf("%s: skipped %s\n", w.layer, tm.refused);
+    }
 }
 
 int elag_cmd_export(int argc, char **argv)
@@ -110,8 +116,8 @@ int elag_cmd_export(int argc, char **argv)
     }
     if (!model) return elag_cli_usage_error("export", "missing MODEL");
     if (!format) return elag_cli_usage_error("export", "missing --format");
-    elag_export_spec spec;
-    if (elag_export_parse_spec(format, &spec) != ELAG_OK)
+    int is_auto = 0;
+    if (elag_export_format_parse(format, &is_auto) != ELAG_OK)
         return elag_cli_usage_error("export", "%s", elag_last_error());
     int threads = 0;
     if (threads_s && parse_threads("export", threads_s, &threads)) return 2;
@@ -121,34 +127,31 @@ int elag_cmd_export(int argc, char **argv)
         out = out_buf;
     }
 
-    elag_export e;
-    elag_status st = elag_export_from_checkpoint(model, &e);
+    elag_net_t *net = NULL;
+    elag_status st = elag_net_from_checkpoint(&net, model);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    elag_export_timing tm[ELAG_MAX_PARAMS];
-    memset(tm, 0, sizeof tm);
-    elag_backend *be = NULL;
-    if (spec.is_auto) {
-        char note[256] = "";
-        st = elag_backend_open(device, threads, &be, note, sizeof note);
-        if (st == ELAG_OK && note[0]) fprintf(stderr, "elag: %s\n", note);
-        if (st == ELAG_OK) st = elag_export_choose_auto(&e, be, ELAG_EXPORT_AUTO_BATCH, tm);
-    } else {
-        st = elag_export_convert_all(&e, spec.format, spec.block);
+    elag_device_t *dev = NULL;
+    if (is_auto) {
+        elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
+        d.device = device;
+        d.threads = threads;
+        st = elag_device_open(&dev, &d);
+        if (st == ELAG_OK && elag_device_note(dev)[0]) elag_cli_note(elag_device_note(dev), NULL);
     }
-    if (st == ELAG_OK) st = elag_export_save(&e, out);
+    if (st == ELAG_OK) st = elag_net_convert(net, format, dev);
+    if (st == ELAG_OK) st = elag_net_save(net, out);
     if (st == ELAG_OK) {
         struct stat sb;
         long long size = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
         int64_t params, nonzero;
-        double sparsity;
-        elag_export_sparsity(&e, &params, &nonzero, &sparsity);
-        printf("wrote %s (%lld bytes)%s%s\n", out, size, spec.is_auto ? ", timed on " : "",
-               spec.is_auto ? be->name : "");
+        double sparsity = elag_net_sparsity(net, &params, &nonzero);
+        printf("wrote %s (%lld bytes)%s%s\n", out, size, is_auto ? ", timed on " : "",
+               is_auto ? elag_device_name(dev) : "");
         printf("sparsity %.4f (%lld of %lld prunable weights nonzero)\n\n", sparsity,
                (long long)nonzero, (long long)params);
-        print_layers(&e, tm, spec.is_auto);
+        print_layers(net, is_auto);
     }
-    elag_backend_free(be);
-    elag_export_free(&e);
+    elag_device_free(dev);
+    elag_net_free(net);
     return st == ELAG_OK ? 0 : elag_cli_fail(st);
 }

@@ -1,13 +1,11 @@
 /*
- * `elag infer FILE`: runs an export (host/sparse/infer.h) on the test set its config
+ * `elag infer FILE`: runs an export (include/elag/infer.h) on the test set its config
  * names: test accuracy, throughput, latency per batch (median, p99) and sparsity, as a
  * table or one JSON object. --verify also runs the dense masked model built from the
  * same file and fails (exit 1) when the logits differ by more than 1e-4 (max over all
  * logits of |sparse - dense| / max(1, |dense|)).
  */
-#include "cli/cli.h"
-
-#include "sparse/infer.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -15,6 +13,7 @@
 #include <string.h>
 
 #define INFER_DEFAULT_BATCH 256
+#define INFER_FORMATS_LEN 512 /* "csr,bell:16,..." of up to 32 layers */
 
 static const char infer_usage[] =
     "usage: elag infer FILE [options]\n"
@@ -47,10 +46,10 @@ typedef struct infer_report {
     const char *file, *device;
     int batch;
     double sparsity;
-    elag_infer_stats s;
+    elag_infer_result s;
     int verify;
     double max_rel_err;
-    char formats[ELAG_MAX_LAYERS * 16];
+    char formats[INFER_FORMATS_LEN];
 } infer_report;
 
 static void print_report(const infer_report *r, int json)
@@ -90,32 +89,36 @@ static void print_report(const infer_report *r, int json)
                ELAG_INFER_VERIFY_TOL, r->max_rel_err <= ELAG_INFER_VERIFY_TOL ? "ok" : "FAILED");
 }
 
-/* Loads the test set named by the export's config. */
-static elag_status load_test_set(const elag_export *e, elag_run_data *data)
+/* A session on dev with buffers for `batch` samples, dense or in the file's formats. */
+static elag_status open_session(elag_infer_t **out, const elag_net_t *net, elag_device_t *dev,
+                                int batch, int dense)
 {
-    return elag_run_data_load_test(&e->cfg, data);
+    elag_infer_options o = ELAG_INFER_OPTIONS_INIT;
+    o.max_batch = batch;
+    o.dense = dense;
+    return elag_infer_open(out, net, dev, &o);
 }
 
 /* Sparse run, then (verify) the dense masked model on the same inputs. */
-static elag_status run(const elag_export *e, elag_backend *be, const elag_dataset *test,
+static elag_status run(const elag_net_t *net, elag_device_t *dev, const elag_testset_t *test,
                        infer_report *r)
 {
-    elag_sparse_net net, dense;
+    elag_infer_t *sparse = NULL, *dense = NULL;
     float *logits = NULL, *ref = NULL; /* (n, classes) */
-    size_t count = (size_t)test->n * (size_t)e->classes;
-    elag_status st = elag_sparse_net_init(&net, e, be, r->batch, 0);
+    size_t count = (size_t)elag_testset_count(test) * (size_t)elag_net_classes(net);
+    elag_status st = open_session(&sparse, net, dev, r->batch, 0);
     if (st != ELAG_OK) return st;
     if (r->verify && (!(logits = malloc((count ? count : 1) * sizeof *logits)) ||
                       !(ref = malloc((count ? count : 1) * sizeof *ref))))
         st = elag_fail(ELAG_ERR_NOMEM, "infer: out of host memory");
-    if (st == ELAG_OK) st = elag_sparse_net_evaluate(&net, test, r->batch, &r->s, logits);
-    elag_sparse_net_free(&net);
+    if (st == ELAG_OK) st = elag_infer_evaluate(sparse, test, r->batch, &r->s, logits);
+    elag_infer_free(sparse);
     if (st == ELAG_OK && r->verify) {
-        elag_infer_stats ds;
-        st = elag_sparse_net_init(&dense, e, be, r->batch, 1);
+        elag_infer_result ds = ELAG_INFER_RESULT_INIT;
+        st = open_session(&dense, net, dev, r->batch, 1);
         if (st == ELAG_OK) {
-            st = elag_sparse_net_evaluate(&dense, test, r->batch, &ds, ref);
-            elag_sparse_net_free(&dense);
+            st = elag_infer_evaluate(dense, test, r->batch, &ds, ref);
+            elag_infer_free(dense);
         }
         if (st == ELAG_OK) r->max_rel_err = elag_logits_max_rel_err(logits, ref, count);
     }
@@ -151,25 +154,31 @@ int elag_cmd_infer(int argc, char **argv)
     if (batch_s && parse_int("--batch", batch_s, 1, 1 << 20, &batch)) return 2;
     if (threads_s && parse_int("--threads", threads_s, 0, 1024, &threads)) return 2;
 
-    elag_export e;
-    elag_status st = elag_export_load(path, &e);
+    elag_net_t *net = NULL;
+    elag_status st = elag_net_open(&net, path);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    elag_run_data data = {0};
-    elag_backend *be = NULL;
+    elag_testset_t *test = NULL;
+    elag_device_t *dev = NULL;
     infer_report r;
     memset(&r, 0, sizeof r);
     r.file = path;
     r.batch = batch;
     r.verify = verify;
-    elag_export_sparsity(&e, NULL, NULL, &r.sparsity);
-    elag_export_formats(&e, r.formats, sizeof r.formats);
-    char note[256] = "";
-    st = load_test_set(&e, &data);
-    if (st == ELAG_OK) st = elag_backend_open(device, threads, &be, note, sizeof note);
-    if (st == ELAG_OK && note[0] && !json) fprintf(stderr, "elag: %s\n", note);
+    r.s.version = ELAG_INFER_RESULT_VERSION;
+    r.sparsity = elag_net_sparsity(net, NULL, NULL);
+    elag_net_formats(net, r.formats, sizeof r.formats);
+    st = elag_testset_open(&test, net);
     if (st == ELAG_OK) {
-        r.device = be->name;
-        st = run(&e, be, &data.test, &r);
+        elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
+        d.device = device;
+        d.threads = threads;
+        st = elag_device_open(&dev, &d);
+    }
+    if (st == ELAG_OK && elag_device_note(dev)[0] && !json)
+        elag_cli_note(elag_device_note(dev), NULL);
+    if (st == ELAG_OK) {
+        r.device = elag_device_name(dev);
+        st = run(net, dev, test, &r);
     }
     int code = 0;
     if (st == ELAG_OK) {
@@ -183,8 +192,8 @@ int elag_cmd_infer(int argc, char **argv)
     } else {
         code = elag_cli_fail(st);
     }
-    elag_backend_free(be);
-    elag_run_data_free(&data);
-    elag_export_free(&e);
+    elag_device_free(dev);
+    elag_testset_free(test);
+    elag_net_free(net);
     return code;
 }

@@ -1,6 +1,6 @@
 /*
  * `elag report DIR`: tables and plots of a sweep into DIR/report/. The tables
- * (summary.md, summary.csv, layers.csv) come from host/sweep/report.c and need nothing
+ * (summary.md, summary.csv, layers.csv) come from elag_sweep_report and need nothing
  * but the ledger; the PNG plots come from scripts/plot.py run with /usr/bin/python3
  * (matplotlib, numpy: Debian's python3-matplotlib), or $ELAG_PYTHON / --python. When the
  * plots cannot be drawn (no interpreter, no matplotlib, no plot script, the script failed)
@@ -10,9 +10,7 @@
  * there is bad usage (exit 2, nothing written). docs/sweeps.md.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
-
-#include "sweep/sweep.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +48,7 @@ static const char report_usage[] =
  * built from (this file's path at compile time), or under the working directory. */
 static int find_plot_script(char *out, size_t size)
 {
-    char exe[ELAG_PATH_LEN];
+    char exe[ELAG_CLI_PATH_LEN];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
@@ -148,7 +146,7 @@ static void resolve_program(const char *name, char *out, size_t size)
     if (strchr(name, '/') || !path) return;
     for (const char *p = path; *p;) {
         size_t n = strcspn(p, ":");
-        char cand[ELAG_PATH_LEN];
+        char cand[ELAG_CLI_PATH_LEN];
         snprintf(cand, sizeof cand, "%.*s%s%s", (int)n, n ? p : ".", "/", name);
         if (access(cand, X_OK) == 0) {
             snprintf(out, size, "%s", cand);
@@ -209,7 +207,7 @@ int elag_cmd_report(int argc, char **argv)
         python = ELAG_REPORT_PYTHON;
         python_from = NULL;
     }
-    char python_path[ELAG_PATH_LEN];
+    char python_path[ELAG_CLI_PATH_LEN];
     resolve_program(python, python_path, sizeof python_path);
     python = python_path;
     const char *script_from = "--plot-script", *env_script = getenv("ELAG_PLOT_SCRIPT");
@@ -236,7 +234,7 @@ int elag_cmd_report(int argc, char **argv)
 
     /* Plots were asked for: when they cannot be drawn, the tables stay, summary.md and one
      * line on stderr say why and what to install, and the exit status is 1. */
-    char script[ELAG_PATH_LEN + 64], why[ELAG_PATH_LEN + 256] = "";
+    char script[ELAG_CLI_PATH_LEN + 64], why[ELAG_CLI_PATH_LEN + 256] = "";
     char names[4096] = "", err[4096] = "";
     int rc = 0;
     if (script_opt && *script_opt)

@@ -1,16 +1,13 @@
 /*
  * `elag sweep`: expand a sweep file, then run what the ledger does not hold yet, N runs
  * at a time, one shard of it for cluster job arrays; `--collect` merges the output
- * folders of shards. The sweep logic is in host/sweep/ (library), the child processes in
- * sweep_runner.c; this file parses arguments and prints one progress line (redrawn on a
- * terminal, plain lines otherwise). docs/sweeps.md.
+ * folders of shards. The sweep logic is the library's (include/elag/sweep.h), the child
+ * processes are sweep_runner.c's; this file parses arguments and prints one progress
+ * line (redrawn on a terminal, plain lines otherwise). docs/sweeps.md.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
-#include "cli/sweep_runner.h"
-
-#include "io/atomic.h"
-#include "sweep/sweep.h"
+#include "cli.h"
+#include "sweep_runner.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -21,6 +18,7 @@
 
 #define MAX_DEVICES 64
 #define MAX_COLLECT 4096
+#define SWEEP_NAME_LEN 64 /* a sweep's name, as config.h's ELAG_NAME_LEN */
 
 static const char sweep_usage[] =
     "usage: elag sweep FILE [options]\n"
@@ -53,6 +51,7 @@ static const char sweep_usage[] =
     "could not go on, 2 bad usage or a bad sweep file, 128+N stopped by signal N.\n";
 
 typedef struct sweep_view {
+    const elag_sweep_t *sw;
     int tty, quiet;
     int drawn;     /* a redrawn line is on screen */
     double last_plain;
@@ -71,13 +70,15 @@ static void format_eta(double s, char *buf, size_t len)
         snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
 }
 
-/* "prune.method=gmp seed=1": the run's overrides from the axes. */
-static void describe_run(const elag_sweep_run *r, char *buf, size_t size)
+/* "prune.method=gmp seed=1": run r's overrides from the axes. */
+static void describe_run(const elag_sweep_t *sw, int r, char *buf, size_t size)
 {
+    int n_sets, first;
+    const char *const *sets = elag_sweep_run_sets(sw, r, &n_sets, &first);
     size_t n = 0;
     buf[0] = '\0';
-    for (int i = r->first_axis_set; i < r->n_sets && n + 1 < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "", r->sets[i]);
+    for (int i = first; i < n_sets && n + 1 < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "", sets[i]);
     if (!buf[0]) snprintf(buf, size, "(the base as it is)");
 }
 
@@ -87,13 +88,14 @@ static void on_progress(const elag_cli_sweep_progress *p, void *user)
     if (v->quiet) return;
     char eta[32], what[1024] = "";
     format_eta(p->eta_seconds, eta, sizeof eta);
-    if (p->event && p->run && strcmp(p->event, "start") != 0) {
+    if (p->event && p->run >= 0 && strcmp(p->event, "start") != 0) {
         char desc[900];
-        describe_run(p->run, desc, sizeof desc);
+        const char *id = elag_sweep_run_id(v->sw, p->run);
+        describe_run(v->sw, p->run, desc, sizeof desc);
         if (strcmp(p->event, "ok") == 0)
-            snprintf(what, sizeof what, "; ok %s %s (%.1f s)", p->run->id, desc, p->run_seconds);
+            snprintf(what, sizeof what, "; ok %s %s (%.1f s)", id, desc, p->run_seconds);
         else
-            snprintf(what, sizeof what, "; FAILED %s %s: %s", p->run->id, desc, p->error);
+            snprintf(what, sizeof what, "; FAILED %s %s: %s", id, desc, p->error);
     }
     char line[256];
     snprintf(line, sizeof line, "sweep: %d/%d done, %d running, %d failed%s, ETA %s", p->done,
@@ -125,7 +127,7 @@ static int collect(int argc, char **argv, const char *out, int quiet)
     if (n == 0) return elag_cli_usage_error("sweep", "--collect needs at least one folder");
     if (!out) return elag_cli_usage_error("sweep", "--collect needs --out DIR");
     int rows = 0;
-    elag_status st = elag_ledger_collect(dirs, n, out, &rows);
+    elag_status st = elag_sweep_collect(dirs, n, out, &rows);
     if (st != ELAG_OK) return elag_cli_fail(st);
     if (!quiet)
         fprintf(stderr, "sweep: collected %d folder%s into %s: %d runs in results.jsonl, "
@@ -133,37 +135,37 @@ static int collect(int argc, char **argv, const char *out, int quiet)
     return 0;
 }
 
-static int dry_run(const elag_sweep *sw, const char *out, int shard, int n_shards)
+static int dry_run(const elag_sweep_t *sw, const char *out, int shard, int n_shards)
 {
-    char path[ELAG_PATH_LEN + 32];
-    snprintf(path, sizeof path, "%s/results.jsonl", out);
-    elag_ledger l;
-    elag_status st = elag_ledger_read(path, &l);
+    elag_sweep_ledger_t *l = NULL;
+    elag_status st = elag_sweep_ledger_open(&l, out);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    int in_shard = 0;
-    for (int r = 0; r < sw->n_runs; r++) in_shard += elag_sweep_in_shard(r, shard, n_shards);
-    printf("sweep %s: %d runs", sw->path, sw->n_runs);
+    int n_runs = elag_sweep_run_count(sw), in_shard = 0;
+    for (int r = 0; r < n_runs; r++) in_shard += elag_sweep_in_shard(r, shard, n_shards);
+    printf("sweep %s: %d runs", elag_sweep_path(sw), n_runs);
     if (n_shards > 1) printf(", %d in shard %d/%d", in_shard, shard, n_shards);
-    printf(" (base %s, out %s)\n", sw->base, out);
-    if (sw->n_dropped)
+    printf(" (base %s, out %s)\n", elag_sweep_base(sw), out);
+    if (elag_sweep_dropped(sw))
         printf("note: %d more entries resolve to the config of an earlier run and are run once\n",
-               sw->n_dropped);
-    if (sw->n_runs > 0 && sw->runs[0].first_axis_set > 0) {
+               elag_sweep_dropped(sw));
+    int first = 0;
+    const char *const *sets = n_runs > 0 ? elag_sweep_run_sets(sw, 0, NULL, &first) : NULL;
+    if (first > 0) {
         printf("set:");
-        for (int i = 0; i < sw->runs[0].first_axis_set; i++) printf(" %s", sw->runs[0].sets[i]);
+        for (int i = 0; i < first; i++) printf(" %s", sets[i]);
         printf("\n");
     }
     printf("%-6s %-12s %-7s %s\n", "index", "id", "status", "overrides");
-    for (int r = 0; r < sw->n_runs; r++) {
+    for (int r = 0; r < n_runs; r++) {
         if (!elag_sweep_in_shard(r, shard, n_shards)) continue;
-        const cJSON *row = elag_ledger_find(&l, sw->runs[r].id);
-        const char *status = row ? elag_ledger_status(row) : "todo";
+        const char *status = elag_sweep_ledger_status(l, elag_sweep_run_id(sw, r));
+        if (!status) status = "todo";
         char desc[2048];
-        describe_run(&sw->runs[r], desc, sizeof desc);
-        printf("%-6d %-12s %-7s %s\n", r, sw->runs[r].id, strcmp(status, "ok") ? status : "done",
-               desc);
+        describe_run(sw, r, desc, sizeof desc);
+        printf("%-6d %-12s %-7s %s\n", r, elag_sweep_run_id(sw, r),
+               strcmp(status, "ok") ? status : "done", desc);
     }
-    elag_ledger_free(&l);
+    elag_sweep_ledger_free(l);
     return 0;
 }
 
@@ -255,12 +257,12 @@ int elag_cmd_sweep(int argc, char **argv)
     for (int i = 0; i < n_devices; i++) device_ptrs[i] = devices[i];
     if (!jobs) jobs = n_devices > 0 ? n_devices : 1;
 
-    elag_sweep *sw = NULL;
-    elag_status st = elag_sweep_load(file, &sw);
+    elag_sweep_t *sw = NULL;
+    elag_status st = elag_sweep_open(&sw, file);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    char out_buf[ELAG_NAME_LEN + 16];
+    char out_buf[SWEEP_NAME_LEN + 16];
     if (!out) {
-        snprintf(out_buf, sizeof out_buf, "runs/sweep-%s", sw->name);
+        snprintf(out_buf, sizeof out_buf, "runs/sweep-%s", elag_sweep_name(sw));
         out = out_buf;
     }
     if (dry) {
@@ -274,26 +276,20 @@ int elag_cmd_sweep(int argc, char **argv)
     if (!quiet && jobs > cores)
         fprintf(stderr, "elag: note: --jobs %d is more than the %d cores; each run gets 1 thread\n",
                 jobs, cores);
-    if (!quiet && n_devices > 0 && sw->sets_device)
+    if (!quiet && n_devices > 0 && elag_sweep_sets_device(sw))
         fprintf(stderr, "elag: note: the sweep file sets 'device', so --devices is not used\n");
-    if (!quiet && sw->n_dropped)
+    if (!quiet && elag_sweep_dropped(sw))
         fprintf(stderr, "elag: note: %d entries resolve to the config of an earlier run and are "
-                        "run once\n", sw->n_dropped);
+                        "run once\n", elag_sweep_dropped(sw));
 
     /* keep the sweep file next to its results, for the record */
-    char path[ELAG_PATH_LEN + 32], *text = NULL;
-    size_t len = 0;
-    st = elag_mkdirs(out);
-    snprintf(path, sizeof path, "%s/sweep.yaml", out);
-    if (st == ELAG_OK) st = elag_read_file(sw->path, &text, &len);
-    if (st == ELAG_OK) st = elag_atomic_write(path, text, len);
-    free(text);
+    st = elag_sweep_copy_file(sw, out);
     if (st != ELAG_OK) {
         elag_sweep_free(sw);
         return elag_cli_fail(st);
     }
 
-    sweep_view view = {.tty = isatty(2), .quiet = quiet};
+    sweep_view view = {.sw = sw, .tty = isatty(2), .quiet = quiet};
     elag_cli_sweep_options opt = {.out_dir = out,
                                   .exe = "/proc/self/exe",
                                   .jobs = jobs,
@@ -309,8 +305,9 @@ int elag_cmd_sweep(int argc, char **argv)
                                   .tick_seconds = 1.0};
     if (!quiet)
         fprintf(stderr, "sweep: %s: %d runs%s, %d at a time with %d thread%s each, into %s/\n",
-                sw->path, sw->n_runs, n_shards > 1 ? " (this shard: index % N == I)" : "", jobs,
-                threads, threads == 1 ? "" : "s", out);
+                elag_sweep_path(sw), elag_sweep_run_count(sw),
+                n_shards > 1 ? " (this shard: index % N == I)" : "", jobs, threads,
+                threads == 1 ? "" : "s", out);
     elag_cli_sweep_outcome res;
     st = elag_cli_sweep_execute(sw, &opt, &res);
     if (view.drawn) fputc('\n', stderr);
@@ -322,16 +319,17 @@ int elag_cmd_sweep(int argc, char **argv)
         return 128 + res.interrupted;
     }
     /* failed rows of this shard's runs, including older ones that were not retried */
+    char path[ELAG_CLI_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/results.jsonl", out);
-    elag_ledger l;
+    elag_sweep_ledger_t *l = NULL;
     int failed = 0;
-    if (elag_ledger_read(path, &l) == ELAG_OK) {
-        for (int r = 0; r < sw->n_runs; r++) {
-            const cJSON *row = elag_ledger_find(&l, sw->runs[r].id);
-            failed += elag_sweep_in_shard(r, shard, n_shards) && row &&
-                      strcmp(elag_ledger_status(row), "ok") != 0;
+    if (elag_sweep_ledger_open(&l, out) == ELAG_OK) {
+        for (int r = 0; r < elag_sweep_run_count(sw); r++) {
+            const char *status = elag_sweep_ledger_status(l, elag_sweep_run_id(sw, r));
+            failed += elag_sweep_in_shard(r, shard, n_shards) && status &&
+                      strcmp(status, "ok") != 0;
         }
-        elag_ledger_free(&l);
+        elag_sweep_ledger_free(l);
     }
     elag_sweep_free(sw);
     if (!quiet) {

@@ -1,18 +1,12 @@
 /*
- * `elag train`: load and validate the config, open the device, load the data, and
- * only then touch the run folder, so bad input never changes an existing run.
+ * `elag train`: arguments into elag_run_train (include/elag/train.h), which loads and
+ * validates the config, opens the device, loads the data, and only then touches the run
+ * folder, so bad input never changes an existing run; progress and the summary printed.
  */
-#define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
+#include "cli.h"
 
-#include "io/atomic.h"
-
-#include <dirent.h>
-#include <errno.h>
-#include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define MAX_SETS 64
 
@@ -33,31 +27,15 @@ static const char train_usage[] =
     "  --quiet          no progress output\n"
     "  --help           this help\n";
 
-/* 1 if path exists and is a non-empty directory or a non-directory. */
-static int path_in_use(const char *path)
+static void print_summary(const elag_run_result *r, const char *out)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0) return 0;
-    if (!S_ISDIR(sb.st_mode)) return 1;
-    DIR *d = opendir(path);
-    if (!d) return 1;
-    struct dirent *e;
-    int used = 0;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) used = 1;
-    closedir(d);
-    return used;
-}
-
-static void print_summary(const elag_config *cfg, const elag_train_summary *s, const char *out)
-{
-    printf("%s: test accuracy %.4f, loss %.4f, sparsity %.4f (%zu of %zu prunable weights "
-           "nonzero)\n",
-           cfg->name, s->test_accuracy, s->test_loss, s->sparsity, s->params_nonzero,
-           s->params_prunable);
+    printf("%s: test accuracy %.4f, loss %.4f, sparsity %.4f (%" PRId64 " of %" PRId64
+           " prunable weights nonzero)\n",
+           r->name, r->test_accuracy, r->test_loss, r->sparsity, r->params_nonzero,
+           r->params_prunable);
     printf("%s: %.1f s training, %.0f samples/s, mask updates %.3f s (%ld), device %s\n",
-           cfg->name, s->train_seconds, s->samples_per_second, s->mask_update_seconds,
-           s->mask_updates, s->device);
+           r->name, r->train_seconds, r->samples_per_second, r->mask_update_seconds,
+           r->mask_updates, r->device);
     printf("results in %s/ (summary.json, metrics.jsonl, model.safetensors, config.yaml)\n", out);
 }
 
@@ -98,83 +76,34 @@ int elag_cmd_train(int argc, char **argv)
         if (config_path) return elag_cli_usage_error("train", "unexpected argument '%s'", argv[i]);
         config_path = argv[i];
     }
-    char resume_cfg[ELAG_PATH_LEN + 16], resume_ck[ELAG_PATH_LEN + 32];
     if (resume) {
-        snprintf(resume_ck, sizeof resume_ck, "%s/model.safetensors", resume);
-        if (!config_path) {
-            snprintf(resume_cfg, sizeof resume_cfg, "%s/config.yaml", resume);
-            config_path = resume_cfg;
-        }
         if (out && strcmp(out, resume) != 0)
             return elag_cli_usage_error("train", "--out and --resume name different folders");
         out = resume;
     }
-    if (!config_path) return elag_cli_usage_error("train", "missing CONFIG");
+    if (!config_path && !resume) return elag_cli_usage_error("train", "missing CONFIG");
 
-    /* 1. everything that can be wrong with the input, before any write */
-    static elag_config cfg;
-    elag_status st = elag_config_load(config_path, sets, n_sets, &cfg);
+    /* config, device and data are checked before the run folder is touched */
+    elag_cli_progress prog;
+    elag_cli_progress_init(&prog, quiet);
+    elag_run_options o = ELAG_RUN_OPTIONS_INIT;
+    o.device = device;
+    o.overrides = sets;
+    o.n_overrides = n_sets;
+    o.force = force;
+    o.resume = resume != NULL;
+    o.progress = elag_cli_progress_update;
+    o.progress_user = &prog;
+    o.note = quiet ? NULL : elag_cli_note;
+    elag_run_result r = ELAG_RUN_RESULT_INIT;
+    elag_status st = elag_run_train(config_path, out, &o, &r); /* NULL CONFIG: DIR's */
+    elag_cli_progress_done(&prog);
     if (st != ELAG_OK) return elag_cli_fail(st);
-    if (device) snprintf(cfg.device, sizeof cfg.device, "%s", device);
-    elag_backend *be = NULL;
-    char note[256] = "";
-    st = elag_backend_open(cfg.device, cfg.train.threads, &be, note, sizeof note);
-    if (st == ELAG_OK) st = elag_backend_set_tf32(be, cfg.cuda.tf32);
-    if (st != ELAG_OK) {
-        elag_backend_free(be);
-        return elag_cli_fail(st);
-    }
-    if (note[0] && !quiet) fprintf(stderr, "elag: %s\n", note);
-    elag_run_data data;
-    st = elag_run_data_load(&cfg, &data);
-    if (st != ELAG_OK) {
-        elag_backend_free(be);
-        return elag_cli_fail(st);
-    }
-    char out_buf[ELAG_PATH_LEN + 8];
+    char out_buf[ELAG_CLI_PATH_LEN + 8];
     if (!out) {
-        snprintf(out_buf, sizeof out_buf, "runs/%s", cfg.name);
+        snprintf(out_buf, sizeof out_buf, "runs/%s", r.name);
         out = out_buf;
     }
-    if (resume && access(resume_ck, R_OK) != 0) {
-        elag_fail(ELAG_ERR_INPUT, "--resume %s: no checkpoint %s", resume, resume_ck);
-        st = ELAG_ERR_INPUT;
-    } else if (!resume && !force && path_in_use(out)) {
-        st = elag_fail(ELAG_ERR_INPUT,
-                       "%s: run folder exists (use --force to overwrite it, or --out DIR)", out);
-    }
-
-    /* 2. the run folder */
-    char path[ELAG_PATH_LEN + 32];
-    char *yaml = NULL;
-    if (st == ELAG_OK) st = elag_mkdirs(out);
-    if (st == ELAG_OK && !resume) {
-        snprintf(path, sizeof path, "%s/metrics.jsonl", out);
-        if (unlink(path) != 0 && errno != ENOENT)
-            st = elag_fail(ELAG_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
-    }
-    if (st == ELAG_OK) st = elag_config_to_yaml(&cfg, &yaml);
-    if (st == ELAG_OK) {
-        snprintf(path, sizeof path, "%s/config.yaml", out);
-        st = elag_atomic_write(path, yaml, strlen(yaml));
-    }
-    free(yaml);
-
-    /* 3. train */
-    elag_train_summary summary;
-    if (st == ELAG_OK) {
-        elag_cli_progress prog;
-        elag_cli_progress_init(&prog, quiet);
-        elag_train_options opts = {.out_dir = out,
-                                   .resume_path = resume ? resume_ck : NULL,
-                                   .progress = elag_cli_progress_update,
-                                   .progress_user = &prog};
-        st = elag_train_run(&cfg, be, &data, &opts, &summary);
-        elag_cli_progress_done(&prog);
-    }
-    elag_run_data_free(&data);
-    elag_backend_free(be);
-    if (st != ELAG_OK) return elag_cli_fail(st);
-    print_summary(&cfg, &summary, out);
+    print_summary(&r, out);
     return 0;
 }

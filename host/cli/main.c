@@ -1,7 +1,7 @@
 /*
  * elag: entry point and subcommand dispatch.
  */
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * pipes, CI); nothing with --quiet.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <unistd.h>
 
@@ -24,7 +24,7 @@ static void format_eta(double s, char *buf, size_t len)
         snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
 }
 
-void elag_cli_progress_update(const elag_progress *pr, void *user)
+void elag_cli_progress_update(const elag_run_progress *pr, void *user)
 {
     elag_cli_progress *p = user;
     if (p->quiet) return;
@@ -67,4 +67,10 @@ void elag_cli_progress_done(elag_cli_progress *p)
 {
     if (p->drawn) fputc('\n', stderr);
     p->drawn = 0;
+}
+
+void elag_cli_note(const char *text, void *user)
+{
+    (void)user;
+    fprintf(stderr, "elag: %s\n", text);
 }

@@ -1,8 +1,9 @@
 /*
  * Runs a sweep's commands as child processes of the elag binary: the library
- * (host/sweep/run.c) says which runs are to do, claims each one and names the command of
- * each of its steps (train, then export and infer); this file forks and execs them, `jobs`
- * at a time, and hands each exit status back to the library, which records the run's row.
+ * (include/elag/sweep.h: a shard and its jobs) says which runs are to do, claims each one
+ * and names the command of each of its steps (train, then export and infer); this file
+ * forks and execs them, `jobs` at a time, and hands each exit status back to the library,
+ * which records the run's row.
  * A crash in one run is that run's failed row, never the sweep's end.
  *
  * Each child has stdin /dev/null and its output in <out>/runs/<id>/log.txt (as the
@@ -13,7 +14,7 @@
  * the library writes no row for a run they cut short.
  */
 #define _GNU_SOURCE /* prctl, dprintf */
-#include "cli/sweep_runner.h"
+#include "sweep_runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,9 +35,9 @@ static void on_stop_signal(int sig) { elag_cli_sweep_stop_signal = sig; }
 static void on_child_signal(int sig) { (void)sig; /* only wakes nanosleep */ }
 
 typedef struct run_slot {
-    pid_t pid;          /* 0: free */
-    elag_sweep_job job; /* the run the slot works on, while pid != 0 */
-    double t0;          /* when the run's first step started */
+    pid_t pid;             /* 0: free */
+    elag_sweep_job_t *job; /* the run the slot works on, while pid != 0 */
+    double t0;             /* when the run's first step started */
 } run_slot;
 
 static double now_seconds(void)
@@ -46,15 +47,18 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Starts `exe cmd->argv...` with the output where cmd says. */
-static elag_status spawn(const char *exe, const elag_sweep_cmd *cmd, pid_t *pid_out)
+/* Starts `exe argv...` of the job's current command, with the output where it says. */
+static elag_status spawn(const char *exe, const elag_sweep_job_t *job, pid_t *pid_out)
 {
+    elag_sweep_command c;
+    elag_sweep_job_command(job, &c);
+    const elag_sweep_command *cmd = &c;
     int n = 0;
     while (cmd->argv[n]) n++;
     char **argv = calloc((size_t)n + 2, sizeof *argv);
     if (!argv) return elag_fail(ELAG_ERR_NOMEM, "sweep: out of memory");
     argv[0] = (char *)exe;
-    memcpy(argv + 1, cmd->argv, (size_t)n * sizeof *argv);
+    for (int i = 0; i < n; i++) argv[i + 1] = (char *)cmd->argv[i]; /* execv's type */
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -92,17 +96,17 @@ static elag_status spawn(const char *exe, const elag_sweep_cmd *cmd, pid_t *pid_
 }
 
 typedef struct run_state {
-    const elag_sweep *sw;
+    const elag_sweep_t *sw;
     const elag_cli_sweep_options *o;
     elag_cli_sweep_outcome *out;
     elag_cli_sweep_progress p;
-    elag_sweep_queue q;
+    elag_sweep_shard_t *sh; /* the runs to do */
+    int n_todo;
     double run_time_sum; /* wall time of the runs finished in this session */
     int runs_timed, pending;
 } run_state;
 
-static void report(run_state *s, const char *event, const elag_sweep_run *run, const char *error,
-                   double seconds)
+static void report(run_state *s, const char *event, int run, const char *error, double seconds)
 {
     if (!s->o->progress) return;
     s->p.eta_seconds = -1;
@@ -121,8 +125,8 @@ static void report(run_state *s, const char *event, const elag_sweep_run *run, c
  * starts in the same slot. */
 static elag_status finish(run_state *s, run_slot *slot, int status)
 {
-    elag_sweep_job *job = &slot->job;
-    const elag_sweep_run *run = &s->sw->runs[job->run];
+    elag_sweep_job_t *job = slot->job;
+    int run = elag_sweep_job_run(job);
     double secs = now_seconds() - slot->t0;
     int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -130,12 +134,16 @@ static elag_status finish(run_state *s, run_slot *slot, int status)
     elag_status st = elag_sweep_job_ended(job, exit_code, sig, secs,
                                           elag_cli_sweep_stop_signal != 0, &state);
     if (state == ELAG_SWEEP_JOB_NEXT) {
-        if (spawn(s->o->exe, &job->cmd, &slot->pid) == ELAG_OK) return ELAG_OK;
+        if (spawn(s->o->exe, job, &slot->pid) == ELAG_OK) return ELAG_OK;
         st = elag_sweep_job_not_started(job, elag_last_error(), &state);
     }
     s->p.running--;
     slot->pid = 0;
-    if (state == ELAG_SWEEP_JOB_DROPPED) return st;
+    slot->job = NULL;
+    if (state == ELAG_SWEEP_JOB_DROPPED) {
+        elag_sweep_job_free(job);
+        return st;
+    }
     int ok = state == ELAG_SWEEP_JOB_OK;
     s->run_time_sum += secs;
     s->runs_timed++;
@@ -147,7 +155,8 @@ static elag_status finish(run_state *s, run_slot *slot, int status)
         s->p.failed++;
     }
     s->out->ran++;
-    if (st == ELAG_OK) report(s, ok ? "ok" : "failed", run, job->error, secs);
+    if (st == ELAG_OK) report(s, ok ? "ok" : "failed", run, elag_sweep_job_error(job), secs);
+    elag_sweep_job_free(job);
     return st;
 }
 
@@ -158,9 +167,11 @@ static elag_status start(run_state *s, run_slot *slot, int slot_index, int r, in
     const elag_cli_sweep_options *o = s->o;
     *started = 0;
     const char *device = NULL;
-    if (o->n_devices > 0 && !s->sw->sets_device) device = o->devices[slot_index % o->n_devices];
+    if (o->n_devices > 0 && !elag_sweep_sets_device(s->sw))
+        device = o->devices[slot_index % o->n_devices];
     elag_sweep_claim claim;
-    elag_status st = elag_sweep_job_claim(&slot->job, &s->q, r, device, &claim);
+    elag_sweep_job_t *job = NULL;
+    elag_status st = elag_sweep_shard_claim(s->sh, r, device, &claim, &job);
     if (st != ELAG_OK) return st;
     if (claim == ELAG_SWEEP_CLAIM_HELD) {
         s->out->elsewhere++;
@@ -172,15 +183,16 @@ static elag_status start(run_state *s, run_slot *slot, int slot_index, int r, in
         s->p.done++;
         return ELAG_OK;
     }
-    st = spawn(o->exe, &slot->job.cmd, &slot->pid);
+    st = spawn(o->exe, job, &slot->pid);
     if (st != ELAG_OK) {
-        elag_sweep_job_release(&slot->job);
+        elag_sweep_job_free(job);
         return st;
     }
+    slot->job = job;
     slot->t0 = now_seconds();
     s->p.running++;
     *started = 1;
-    report(s, "start", &s->sw->runs[r], NULL, 0);
+    report(s, "start", r, NULL, 0);
     return ELAG_OK;
 }
 
@@ -188,22 +200,21 @@ static elag_status start(run_state *s, run_slot *slot, int slot_index, int r, in
 static elag_status run_all(run_state *s, run_slot *slots)
 {
     const elag_cli_sweep_options *o = s->o;
-    const elag_sweep_queue *q = &s->q;
     elag_status st = ELAG_OK;
     int next = 0, killed = 0;
     double last_tick = now_seconds(), stop_at = 0;
-    report(s, NULL, NULL, NULL, 0);
+    report(s, NULL, -1, NULL, 0);
     for (;;) {
         int stopping = elag_cli_sweep_stop_signal || st != ELAG_OK;
-        for (int i = 0; !stopping && i < o->jobs && next < q->n_todo; i++) {
+        for (int i = 0; !stopping && i < o->jobs && next < s->n_todo; i++) {
             if (slots[i].pid) continue;
             int started = 0;
             s->pending--;
-            st = start(s, &slots[i], i, q->todo[next++], &started);
+            st = start(s, &slots[i], i, elag_sweep_shard_todo(s->sh, next++), &started);
             if (st != ELAG_OK) stopping = 1;
             if (!started) i--; /* try the next run in the same slot */
         }
-        if (s->p.running == 0 && (stopping || next >= q->n_todo)) break;
+        if (s->p.running == 0 && (stopping || next >= s->n_todo)) break;
         if (stopping && !killed) { /* stop the children; their runs get no row */
             for (int i = 0; i < o->jobs; i++)
                 if (slots[i].pid) kill(slots[i].pid, SIGTERM);
@@ -226,7 +237,7 @@ static elag_status run_all(run_state *s, run_slot *slots)
         if (reaped) continue;
         if (o->tick_seconds > 0 && now_seconds() - last_tick >= o->tick_seconds) {
             last_tick = now_seconds();
-            report(s, NULL, NULL, NULL, 0);
+            report(s, NULL, -1, NULL, 0);
         }
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL); /* SIGCHLD cuts it short */
@@ -234,33 +245,36 @@ static elag_status run_all(run_state *s, run_slot *slots)
     return st;
 }
 
-elag_status elag_cli_sweep_execute(const elag_sweep *sw, const elag_cli_sweep_options *o,
+elag_status elag_cli_sweep_execute(const elag_sweep_t *sw, const elag_cli_sweep_options *o,
                                    elag_cli_sweep_outcome *out)
 {
     memset(out, 0, sizeof *out);
     if (o->jobs < 1 || o->threads < 1 || !o->exe || !o->out_dir)
         return elag_fail(ELAG_ERR_USAGE, "elag_cli_sweep_execute: bad options");
     run_state s = {.sw = sw, .o = o, .out = out};
-    elag_sweep_queue_options qo = {.out_dir = o->out_dir,
-                                   .threads = o->threads,
-                                   .shard = o->shard,
-                                   .n_shards = o->n_shards,
-                                   .retry_failed = o->retry_failed,
-                                   .no_infer = o->no_infer};
+    elag_sweep_shard_options so = ELAG_SWEEP_SHARD_OPTIONS_INIT;
+    so.out_dir = o->out_dir;
+    so.threads = o->threads;
+    so.shard = o->shard;
+    so.n_shards = o->n_shards;
+    so.retry_failed = o->retry_failed;
+    so.no_infer = o->no_infer;
     run_slot *slots = NULL;
-    elag_status st = elag_sweep_queue_init(&s.q, sw, &qo);
+    elag_status st = elag_sweep_shard_open(&s.sh, sw, &so);
     if (st == ELAG_OK && !(slots = calloc((size_t)o->jobs, sizeof *slots)))
         st = elag_fail(ELAG_ERR_NOMEM, "sweep: out of memory");
     if (st != ELAG_OK) {
-        elag_sweep_queue_free(&s.q);
+        elag_sweep_shard_free(s.sh);
         return st;
     }
-    out->total = s.q.total;
-    out->skipped = s.q.done + s.q.failed;
-    s.p.total = s.q.total;
-    s.p.done = s.q.done;
-    s.p.failed = s.q.failed;
-    s.pending = s.q.n_todo;
+    int total, done, failed;
+    elag_sweep_shard_counts(s.sh, &total, &done, &failed, &s.n_todo);
+    out->total = total;
+    out->skipped = done + failed;
+    s.p.total = total;
+    s.p.done = done;
+    s.p.failed = failed;
+    s.pending = s.n_todo;
 
     struct sigaction sa = {0}, old_int, old_term, old_hup, old_chld;
     sa.sa_handler = on_stop_signal;
@@ -283,7 +297,7 @@ elag_status elag_cli_sweep_execute(const elag_sweep *sw, const elag_cli_sweep_op
     free(slots);
 
     /* results.csv from the whole ledger (every shard's rows that are there by now) */
-    if (st == ELAG_OK) st = elag_sweep_queue_write_csv(&s.q);
-    elag_sweep_queue_free(&s.q);
+    if (st == ELAG_OK) st = elag_sweep_shard_write_csv(s.sh);
+    elag_sweep_shard_free(s.sh);
     return st;
 }

@@ -1,12 +1,12 @@
 /*
  * The process side of `elag sweep` (sweep_runner.c): runs the commands that the library's
- * sweep jobs name (host/sweep/run.c) as child processes of the elag binary, N at a time,
- * and reports progress. cmd_sweep.c parses the arguments and prints.
+ * sweep jobs name (include/elag/sweep.h) as child processes of the elag binary, N at a
+ * time, and reports progress. cmd_sweep.c parses the arguments and prints.
  */
 #ifndef ELAG_CLI_SWEEP_RUNNER_H
 #define ELAG_CLI_SWEEP_RUNNER_H
 
-#include "sweep/sweep.h"
+#include "elag/sweep.h"
 
 typedef struct elag_cli_sweep_progress {
     int total;          /* runs of this shard */
@@ -17,7 +17,7 @@ typedef struct elag_cli_sweep_progress {
     double eta_seconds; /* -1 when unknown */
     /* the event: NULL for a periodic tick, else "start", "ok" or "failed" */
     const char *event;
-    const elag_sweep_run *run; /* the event's run */
+    int run;                   /* the event's run (an index into the sweep), or -1 */
     const char *error;         /* "failed": the reason */
     double run_seconds;        /* "ok" / "failed": wall time of the run */
 } elag_cli_sweep_progress;
@@ -47,7 +47,7 @@ typedef struct elag_cli_sweep_outcome {
 /* Runs the runs of the shard that the ledger does not hold yet; writes results.csv at
  * the end. Returns ELAG_OK also when runs failed (see out->failed); an error status
  * only when the sweep itself could not go on. */
-elag_status elag_cli_sweep_execute(const elag_sweep *sw, const elag_cli_sweep_options *o,
+elag_status elag_cli_sweep_execute(const elag_sweep_t *sw, const elag_cli_sweep_options *o,
                                    elag_cli_sweep_outcome *out);
 
 #endif /* ELAG_CLI_SWEEP_RUNNER_H */

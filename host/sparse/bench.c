@@ -197,6 +197,7 @@ static elag_bench_row *new_row(bench_shape_run *s, const elag_bench_format *f, i
     ELAG_ASSERT(s->n_rows < s->cap_rows);
     elag_bench_row *r = &s->rows[s->n_rows++];
     memset(r, 0, sizeof *r);
+    r->version = ELAG_BENCH_ROW_VERSION;
     r->shape = s->sh->name, r->format = f->name, r->device = s->b->name, r->mask = s->mask_name;
     r->m = s->sh->m, r->k = s->sh->k, r->n = n;
     r->threads = s->b->threads, r->repeat = s->c->repeat, r->warmup = s->c->warmup;

@@ -1,5 +1,5 @@
 /*
- * The sparse-vs-dense benchmark behind `elag bench spmm` (host/cli/cmd_bench.c): for each
+ * The sparse-vs-dense benchmark behind `elag bench spmm` (elag_bench_spmm_run): for each
  * weight shape (m, k), batch n and sparsity, y(m, n) = W(m, k) x(k, n) in feature-major
  * layout through one backend, as a dense GEMM (FP32, and TF32 on CUDA) and through the
  * backend's sparse ops (CSR, Blocked-ELL), with medians over repeats after warm-up, the
@@ -11,6 +11,7 @@
 #define ELAG_SPARSE_BENCH_H
 
 #include "backend/backend.h"
+#include "elag/bench.h"
 #include "sparse/sparse.h"
 
 #include <stdint.h>
@@ -48,31 +49,7 @@ typedef struct elag_bench_format {
 /* Parses one format name (the list above; "bell" is bell:32); ELAG_ERR_USAGE otherwise. */
 elag_status elag_bench_format_parse(const char *text, elag_bench_format *out);
 
-typedef enum elag_bench_mask {
-    ELAG_BENCH_MASK_RANDOM = 0, /* each weight kept with probability 1 - s */
-    ELAG_BENCH_MASK_BLOCK = 1,  /* each mask_block x mask_block tile kept with probability 1 - s */
-    ELAG_BENCH_MASK_MODEL = 2   /* the shapes' own masks */
-} elag_bench_mask;
-
-/* One result row (all times in ms, rates per second). */
-typedef struct elag_bench_row {
-    const char *shape, *format, *device, *mask;
-    int m, k, n;
-    double sparsity;          /* requested (model masks: the mask's own) */
-    double actual_sparsity;   /* 1 - nnz / (m k) */
-    int64_t nnz;              /* live weights (dense: m k) */
-    int64_t bytes;            /* A's arrays + x + y, moved once */
-    double median_ms, p10_ms, p90_ms;
-    double gflops;            /* 2 nnz n / t (dense: 2 m k n / t) */
-    double effective_gflops;  /* 2 m k n / t: the dense-equivalent rate */
-    double gbps;              /* bytes / t */
-    double speedup_vs_dense;  /* dense FP32 median / this median, same shape and batch */
-    double speedup_vs_tf32;   /* dense TF32 median / this median; NaN when not measured */
-    int is_sparse;
-    int has_crossover;        /* sparse rows: a crossover exists (else "none") */
-    double crossover;         /* lowest sparsity above which this format beats dense */
-    int threads, repeat, warmup, inner; /* inner: products per timed sample */
-} elag_bench_row;
+/* elag_bench_mask and elag_bench_row (one result row) are public: include/elag/bench.h. */
 
 typedef struct elag_bench_config {
     const elag_bench_shape *shapes;

@@ -43,10 +43,8 @@ typedef struct elag_infer_stats {
 elag_status elag_sparse_net_evaluate(elag_sparse_net *net, const elag_dataset *d, int batch,
                                      elag_infer_stats *stats, float *logits_all);
 
-/* max_i |a_i - b_i| / max(1, |b_i|) over n values (b is the reference); NaN anywhere in
- * either array gives +inf. The --verify tolerance is ELAG_INFER_VERIFY_TOL. */
-double elag_logits_max_rel_err(const float *a, const float *b, size_t n);
-#define ELAG_INFER_VERIFY_TOL 1e-4
+/* elag_logits_max_rel_err and ELAG_INFER_VERIFY_TOL (--verify) are public:
+ * include/elag/infer.h. */
 
 /* Median and 99th percentile (nearest rank) of v[0..n), sorting v in place. */
 void elag_latency_percentiles(double *v, int n, double *median, double *p99);

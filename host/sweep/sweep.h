@@ -15,13 +15,16 @@
  * Processes are not the library's business: it never forks, waits or signals, and does
  * not know where the elag binary is. The CLI runs the commands (host/cli/sweep_runner.c:
  * N at a time, device round-robin, stop on signals, children that die with the sweep),
- * parses arguments and prints progress (host/cli/cmd_sweep.c, cmd_report.c).
+ * parses arguments and prints progress (host/cli/cmd_sweep.c, cmd_report.c), through the
+ * public half of this module (include/elag/sweep.h, host/api/sweep.c): the sweep, the
+ * shard (a queue) and the job are its handles there.
  */
 #ifndef ELAG_SWEEP_SWEEP_H
 #define ELAG_SWEEP_SWEEP_H
 
 #include "config/config.h"
 #include "elag/elag.h"
+#include "elag/sweep.h" /* the public half: handles, enums, what the CLI calls */
 
 #include <cjson/cJSON.h>
 
@@ -56,13 +59,7 @@ typedef struct elag_sweep {
  * Runs that resolve to the same config as an earlier one are dropped (n_dropped).
  * The caller frees *out with elag_sweep_free. */
 elag_status elag_sweep_load(const char *path, elag_sweep **out);
-void elag_sweep_free(elag_sweep *sw);
-
-/* 1 when the run at expansion index `index` belongs to shard i of n (index % n == i). */
-int elag_sweep_in_shard(int index, int shard, int n_shards);
-
-/* Parses "I/N" (0 <= I < N); 0 ok, -1 malformed. */
-int elag_sweep_parse_shard(const char *s, int *shard, int *n_shards);
+/* elag_sweep_free, elag_sweep_in_shard, elag_sweep_parse_shard: include/elag/sweep.h. */
 
 /* ---- ledger (ledger.c) ---- */
 
@@ -169,58 +166,25 @@ typedef struct elag_sweep_job {
     char error[512];      /* after ELAG_SWEEP_JOB_FAILED: why */
 } elag_sweep_job;
 
-typedef enum elag_sweep_claim {
-    ELAG_SWEEP_CLAIM_TAKEN, /* the job holds the run; job->cmd is its train command */
-    ELAG_SWEEP_CLAIM_DONE,  /* an ok row landed since the queue read the ledger */
-    ELAG_SWEEP_CLAIM_HELD   /* another sweep process holds the run's lock */
-} elag_sweep_claim;
-
 /* Claims run `run` for a job: creates <out_dir>/runs/<id>/, takes its .lock without
  * waiting (so two sweep processes never run one id at once), re-reads the ledger (another
  * process may have finished the run), removes a stale summary.json, and makes the train
  * command: train <base> --set ... --out <dir> --force --quiet [--set train.threads=T]
- * [--device D]. `device` may be NULL (the config's). *claim says which case it was;
- * only a taken job needs elag_sweep_job_ended or _release. */
+ * [--device D]. `device` may be NULL (the config's). *claim (elag_sweep_claim, public)
+ * says which case it was; only a taken job needs elag_sweep_job_ended or _release. */
 elag_status elag_sweep_job_claim(elag_sweep_job *job, elag_sweep_queue *q, int run,
                                  const char *device, elag_sweep_claim *claim);
 
-typedef enum elag_sweep_job_state {
-    ELAG_SWEEP_JOB_NEXT,   /* job->cmd is the run's next step: run it */
-    ELAG_SWEEP_JOB_OK,     /* the run's ok row was appended to the ledger */
-    ELAG_SWEEP_JOB_FAILED, /* its failed row was appended; job->error says why */
-    ELAG_SWEEP_JOB_DROPPED /* no row: the sweep is stopping and the run did not finish;
-                            * a later sweep redoes it */
-} elag_sweep_job_state;
-
-/* job->cmd ended: it exited with exit_code (>= 0), or was killed by term_signal
- * (exit_code -1). `seconds`: wall time since the run's first step started. `stopping`:
- * the sweep was asked to stop (by a signal), so no further step starts. After training ok
- * the job goes on with export (then infer), unless no_infer; a failed export or infer
- * keeps the run ok with `infer_error` in its row. In every state but NEXT the job is over
- * and its lock released. An error status means the row could not be appended (*state is
- * set all the same). */
-elag_status elag_sweep_job_ended(elag_sweep_job *job, int exit_code, int term_signal,
-                                 double seconds, int stopping, elag_sweep_job_state *state);
-
-/* job->cmd could not be started; `why` says why. For export or infer the run is recorded
- * ok with infer_error "<step>: <why>"; for train the job is released and the error
- * returned (*state DROPPED). */
-elag_status elag_sweep_job_not_started(elag_sweep_job *job, const char *why,
-                                       elag_sweep_job_state *state);
+/* elag_sweep_job_state, elag_sweep_job_ended and elag_sweep_job_not_started (a step
+ * ended, or could not start): include/elag/sweep.h. */
 
 /* Releases the run's lock and the command; harmless on a released job. */
 void elag_sweep_job_release(elag_sweep_job *job);
 
-/* Usable cores: SLURM_CPUS_PER_TASK when set, else the CPU affinity mask. */
-int elag_sweep_cores(void);
+/* elag_sweep_cores: include/elag/sweep.h. */
 
 /* ---- report (report.c) ---- */
 
-/* Writes <dir>/report/summary.md, summary.csv and layers.csv from <dir>/results.jsonl.
- * `plots` (may be NULL) lists PNG file names in <dir>/report/ to link from summary.md;
- * `plots_note` (may be NULL) is a sentence about plots (e.g. why they were skipped).
- * *n_ok / *n_failed (may be NULL) get the run counts. */
-elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_plots,
-                              const char *plots_note, int *n_ok, int *n_failed);
+/* elag_sweep_report (summary.md, summary.csv, layers.csv): include/elag/sweep.h. */
 
 #endif /* ELAG_SWEEP_SWEEP_H */

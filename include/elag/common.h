@@ -52,6 +52,12 @@ int elag_status_exit_code(elag_status s);
 const char *elag_status_name(elag_status s);
 const char *elag_version(void);
 
+/* A one-line note for the user that is not an error, e.g. what the device "auto" chose
+ * ("no CUDA device found, using the CPU (8 threads)"). Option structs that take one call
+ * it at most once per note, before the work it is about; `user` is the struct's own
+ * user pointer. The library never prints: what to do with the text is the caller's. */
+typedef void (*elag_note_fn)(const char *text, void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,11 @@
  *   elag/model.h    a trained, pruned network read from an export file (elag_net_t)
  *   elag/infer.h    running a network on a device, a float batch at a time (elag_infer_t)
  *   elag/train.h    training (and pruning) the model a config file describes into a run
- *                   folder (elag_run_train)
+ *                   folder (elag_run_train), evaluating its checkpoint (elag_run_eval)
+ *   elag/export.h   a checkpoint as a network in inference form, converted to dense, CSR,
+ *                   Blocked-ELL or the fastest of them per weight, and saved
+ *   elag/bench.h    benchmarks: sparse vs dense products, a network sparse vs dense
+ *   elag/sweep.h    sweeps: a grid of runs, its ledger and the commands of its runs
  *
  * Conventions (libgit2's): handles are opaque (`*_t`) and made by `_open`, freed by `_free`
  * (`_free(NULL)` does nothing); functions return an elag_status (ELAG_OK == 0, errors < 0)
@@ -22,5 +26,8 @@
 #include "model.h"
 #include "infer.h"
 #include "train.h"
+#include "export.h"
+#include "bench.h"
+#include "sweep.h"
 
 #endif /* ELAG_ELAG_H */

@@ -69,6 +69,52 @@ const char *elag_infer_device_name(const elag_infer_t *s);
 /* The batch the session's buffers hold (opts->max_batch or its default). */
 int elag_infer_max_batch(const elag_infer_t *s);
 
+/* ---- evaluation on a test set ---- */
+
+/* The test set a network's config names, loaded and normalised as in training (opaque,
+ * host memory). Free with elag_testset_free. */
+typedef struct elag_testset elag_testset_t;
+
+/* Loads the test set of net's config (its data section). ELAG_ERR_INPUT when the data is
+ * missing or bad (the message names the file). The caller owns *out. */
+elag_status elag_testset_open(elag_testset_t **out, const elag_net_t *net);
+
+void elag_testset_free(elag_testset_t *t); /* NULL does nothing */
+
+/* Samples in the test set: the rows of the logits elag_infer_evaluate writes. */
+long elag_testset_count(const elag_testset_t *t);
+
+#define ELAG_INFER_RESULT_VERSION 1
+
+/* What elag_infer_evaluate measured. */
+typedef struct elag_infer_result {
+    unsigned int version;      /* set by the caller: ELAG_INFER_RESULT_VERSION */
+    long samples;              /* examples evaluated */
+    double accuracy;           /* argmax (the first maximum) == label */
+    double samples_per_second; /* over all batches */
+    double latency_ms_median, latency_ms_p99; /* per full batch (a partial last batch
+                                               * counts only when it is the only one) */
+    int batches;
+} elag_infer_result;
+
+#define ELAG_INFER_RESULT_INIT                                                                     \
+    {                                                                                              \
+        ELAG_INFER_RESULT_VERSION, 0, 0, 0, 0, 0, 0                                                \
+    }
+
+/* Runs the whole test set through the session in batches of `batch` (1..max_batch of the
+ * session), after one untimed warm-up batch, timing each. `logits` (may be NULL; host,
+ * (elag_testset_count(t), classes)) receives every sample's logits. */
+elag_status elag_infer_evaluate(elag_infer_t *s, const elag_testset_t *t, int batch,
+                                elag_infer_result *result, float *logits);
+
+/* max_i |a_i - b_i| / max(1, |b_i|) over n values, b the reference; a NaN in either array
+ * gives +inf. `elag infer --verify` compares a network's logits (a) with those of the same
+ * file run dense (b: elag_infer_options.dense = 1) and wants at most
+ * ELAG_INFER_VERIFY_TOL. */
+double elag_logits_max_rel_err(const float *a, const float *b, size_t n);
+#define ELAG_INFER_VERIFY_TOL 1e-4
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,12 +3,14 @@
  * reads and validates the YAML config (docs/config.md), opens its device, loads its data,
  * then (only then, so bad input never changes an existing run) trains and prunes the model
  * into the run folder: config.yaml, metrics.jsonl, summary.json and model.safetensors.
- * `elag export DIR/model.safetensors` turns the result into a file elag/model.h reads.
+ * elag_run_eval (`elag eval`) evaluates such a checkpoint on its test set; elag/export.h
+ * (`elag export`) turns it into a file elag/model.h reads.
  */
 #ifndef ELAG_INCLUDE_TRAIN_H
 #define ELAG_INCLUDE_TRAIN_H
 
 #include "common.h"
+#include "model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,7 +35,8 @@ typedef struct elag_run_progress {
 
 typedef void (*elag_run_progress_fn)(const elag_run_progress *p, void *user);
 
-#define ELAG_RUN_OPTIONS_VERSION 1
+/* Version 2 added `note`; a version-1 struct (without it) is still accepted. */
+#define ELAG_RUN_OPTIONS_VERSION 2
 
 typedef struct elag_run_options {
     unsigned int version;         /* ELAG_RUN_OPTIONS_VERSION */
@@ -44,12 +47,14 @@ typedef struct elag_run_options {
     int resume;                    /* 1: continue the run in out_dir from its checkpoint
                                     * (config_path NULL: out_dir/config.yaml) */
     elag_run_progress_fn progress; /* may be NULL */
-    void *progress_user;           /* passed to progress */
+    void *progress_user;           /* passed to progress and note */
+    elag_note_fn note;             /* version 2: what "auto" chose, once the device is open
+                                    * and before any data is read; may be NULL */
 } elag_run_options;
 
 #define ELAG_RUN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        ELAG_RUN_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL                                  \
+        ELAG_RUN_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL                            \
     }
 
 /* Fills *opts with the defaults of `version`; ELAG_ERR_USAGE for an unknown version. */
@@ -83,6 +88,56 @@ typedef struct elag_run_result {
  * folder, ELAG_ERR_NO_DEVICE for a missing device; nothing is written then. */
 elag_status elag_run_train(const char *config_path, const char *out_dir,
                            const elag_run_options *opts, elag_run_result *result);
+
+/* ---- evaluating a checkpoint ---- */
+
+#define ELAG_EVAL_OPTIONS_VERSION 1
+
+typedef struct elag_eval_options {
+    unsigned int version; /* ELAG_EVAL_OPTIONS_VERSION */
+    const char *device;   /* "auto" (also when NULL), "cpu", "cpu-ref", "cuda", "cuda:N";
+                           * CPU threads: the checkpoint config's train.threads */
+    elag_note_fn note;    /* what "auto" chose, before the test set is read; may be NULL */
+    void *note_user;      /* passed to note */
+} elag_eval_options;
+
+#define ELAG_EVAL_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        ELAG_EVAL_OPTIONS_VERSION, NULL, NULL, NULL                                                \
+    }
+
+/* Fills *opts with the defaults of `version`; ELAG_ERR_USAGE for an unknown version. */
+elag_status elag_eval_options_init(elag_eval_options *opts, unsigned int version);
+
+#define ELAG_EVAL_RESULT_VERSION 1
+#define ELAG_EVAL_MAX_WEIGHTS 32 /* prunable weights a result lists (a model has fewer) */
+
+typedef struct elag_eval_result {
+    unsigned int version; /* set by the caller: ELAG_EVAL_RESULT_VERSION */
+    char device[32];      /* the device it ran on ("cpu", "cuda:0") */
+    double test_accuracy, test_loss;
+    double samples_per_second; /* test samples / evaluation wall time */
+    double sparsity;           /* zeros / prunable weights */
+    int64_t params_total, params_prunable, params_nonzero;
+    int n_weights; /* the prunable weights, in graph order (format "dense") */
+    elag_weight_info weights[ELAG_EVAL_MAX_WEIGHTS];
+} elag_eval_result;
+
+#define ELAG_EVAL_RESULT_INIT                                                                      \
+    {                                                                                              \
+        ELAG_EVAL_RESULT_VERSION, "", 0, 0, 0, 0, 0, 0, 0, 0,                                      \
+        {                                                                                          \
+            { "", 0, {0, 0, 0, 0}, 0, 0, 0, 0, "", 0 }                                             \
+        }                                                                                          \
+    }
+
+/* `elag eval`: rebuilds the model of the checkpoint at `path` (a run's model.safetensors)
+ * from the config stored in it, and evaluates it on that config's test set: accuracy,
+ * loss, throughput, and the sparsity of every prunable weight. opts NULL: the defaults.
+ * ELAG_ERR_INPUT for a bad checkpoint or test set, ELAG_ERR_NO_DEVICE for a missing
+ * device. */
+elag_status elag_run_eval(const char *path, const elag_eval_options *opts,
+                          elag_eval_result *result);
 
 #ifdef __cplusplus
 }
