@@ -2,7 +2,7 @@
  * The wrappers of the backend table (backend.h): the one place where the arguments of
  * every op are checked against its contract before the backend's entry runs. Keeping the
  * checks here, and not in each implementation, is what makes cpu-ref, cpu and cuda refuse
- * a misuse with the same status and message (tests/test_ops.c calls these for its refusal
+ * a misuse with the same status and message (tests/test_ops_*.c call these for its refusal
  * cases), and lets the implementations trust their arguments.
  *
  * A misuse is a caller's bug, so it is ELAG_ERR_INTERNAL naming the op. The exceptions

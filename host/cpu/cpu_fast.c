@@ -2,7 +2,7 @@
  * The fast CPU backend ("cpu"): OpenBLAS for gemm, OpenMP for elementwise loops on
  * large arrays (small ones run serially: starting the team costs more than the
  * loop), optimizer steps fused into one pass, cross-entropy fused per row. Same
- * results as cpu_ref.c up to summation order (tests/test_ops.c checks it);
+ * results as cpu_ref.c up to summation order (tests/test_ops_*.c check it);
  * init_uniform, the optimizers' masking and mask_select are bit-identical to it.
  * mask_select's radix selection lives in cpu_select.c, the layer ops (im2col, pooling,
  * batch norm, dropout, transpose) in cpu_layers.c.

@@ -1,6 +1,6 @@
 /*
  * Private to host/cuda/ (and its tests): the parts of cuda_sparse.c that need no GPU, so
- * tests/test_ops.c can check them on any machine that builds the CUDA backend: how a
+ * tests/test_ops_sparse.c can check them on any machine that builds the CUDA backend: how a
  * cuSPARSE status is read while sparse_create probes a dense layout, and what the backend
  * can run in which arithmetic (supports()).
  */
