@@ -148,6 +148,31 @@ Test(cli, missing_dataset_exit_2)
     expect_output("/nonexistent/fm");
 }
 
+/* A model that does not fit its data is refused before the run folder exists, naming the
+ * layer, so a corrected config can be run again without --force. */
+Test(cli, model_that_does_not_fit_exit_2_and_writes_nothing)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/cnn.yaml", dir);
+    write_file(path, "name: cnn\ndevice: cpu\ndata: {train_limit: 64, test_limit: 16}\n"
+                     "model:\n  layers:\n"
+                     "    - {type: conv2d, out_channels: 4, kernel: 3}\n"
+                     "    - {type: linear, out_features: 10}\n");
+    cr_assert_eq(elag("train cnn.yaml --device cpu --out runs/cnn"), 2);
+    expect_output("layer 'fc1' (linear): takes flat features but gets (4, 26, 26)");
+    snprintf(path, sizeof path, "%s/runs/cnn", dir);
+    struct stat sb;
+    cr_assert_neq(stat(path, &sb), 0, "the run folder must not exist");
+    snprintf(path, sizeof path, "%s/big.yaml", dir);
+    write_file(path, "name: big\ndevice: cpu\ndata: {train_limit: 64, test_limit: 16}\n"
+                     "model:\n  layers:\n"
+                     "    - {type: conv2d, out_channels: 4, kernel: 29}\n"
+                     "    - {type: flatten}\n    - {type: linear, out_features: 10}\n");
+    cr_assert_eq(elag("train big.yaml --device cpu --out runs/big"), 2);
+    expect_output("layer 'conv1' (conv2d): kernel 29x29");
+    expect_output("does not fit its input of 28x28");
+}
+
 Test(cli, cuda_without_device_exit_2)
 {
     if (elag_test_run("nvidia-smi -L 2>/dev/null | grep -q GPU", NULL) == 0)

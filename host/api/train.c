@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/check.h"
 #include "io/atomic.h"
+#include "model/model.h"
 #include "train/train.h"
 
 #include <dirent.h>
@@ -162,6 +163,12 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
     if (st == ELAG_OK) st = elag_backend_set_tf32(be, cfg->cuda.tf32);
     if (st == ELAG_OK && note[0] && o.note) o.note(note, o.progress_user);
     if (st == ELAG_OK && (st = elag_run_data_load(cfg, &data)) == ELAG_OK) have_data = 1;
+    /* the model must fit the data (shapes chain from the images to the classes) */
+    if (st == ELAG_OK)
+        st = elag_model_check(cfg,
+                              (elag_fshape){data.train.channels, data.train.height,
+                                            data.train.width},
+                              data.train.classes, be);
     char out_buf[ELAG_PATH_LEN + 8];
     if (st == ELAG_OK && out_dir == NULL) {
         snprintf(out_buf, sizeof out_buf, "runs/%s", cfg->name);

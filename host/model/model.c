@@ -10,6 +10,7 @@
 #include "core/check.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,6 +148,39 @@ static elag_status model_plan(elag_model *m, const elag_config *cfg)
     return ELAG_OK;
 }
 
+/* The input shape the layers see, then model_plan. m holds be, input, classes, max_batch. */
+static elag_status model_shapes(elag_model *m, const elag_config *cfg)
+{
+    elag_fshape in = m->input;
+    if (in.c < 1 || in.h < 1 || in.w < 1 || m->max_batch < 1 || m->classes < 1)
+        return elag_fail(ELAG_ERR_INPUT, "model: bad input (%d, %d, %d), batch %d, classes %d",
+                         in.c, in.h, in.w, m->max_batch, m->classes);
+    /* a network without spatial layers (an MLP) sees the input as flat features, as if a
+     * flatten came first, so MLP configs need no flatten layer */
+    int spatial = 0;
+    for (int i = 0; i < cfg->model.n_layers; i++) {
+        const elag_layer_kind_def *k = elag_layer_kind_get(cfg->model.layers[i].type);
+        spatial |= k && k->spatial;
+    }
+    if (!spatial) m->input = (elag_fshape){m->input_dim, 1, 1};
+    return model_plan(m, cfg);
+}
+
+elag_status elag_model_check(const elag_config *cfg, elag_fshape input, int classes,
+                             elag_backend *be)
+{
+    elag_model *m = calloc(1, sizeof *m); /* large: not on the stack */
+    if (!m) return elag_fail(ELAG_ERR_NOMEM, "model: out of host memory");
+    m->be = be;
+    m->input = input;
+    m->input_dim = (int)elag_fshape_count(input);
+    m->classes = classes;
+    m->max_batch = 1;
+    elag_status st = model_shapes(m, cfg);
+    free(m);
+    return st;
+}
+
 elag_status elag_model_init(elag_model *m, const elag_config *cfg, elag_fshape input, int classes,
                             int max_batch, unsigned flags, elag_backend *be)
 {
@@ -160,19 +194,8 @@ elag_status elag_model_init(elag_model *m, const elag_config *cfg, elag_fshape i
     m->training = train;
     m->whole_batch = (flags & ELAG_MODEL_WHOLE_BATCH) != 0;
     m->opt_slots = cfg->train.optimizer.type == ELAG_OPTIMIZER_ADAMW ? 2 : 1;
-    if (input.c < 1 || input.h < 1 || input.w < 1 || max_batch < 1 || classes < 1)
-        return elag_fail(ELAG_ERR_INPUT, "model: bad input (%d, %d, %d), batch %d, classes %d",
-                         input.c, input.h, input.w, max_batch, classes);
-    /* a network without spatial layers (an MLP) sees the input as flat features, as if a
-     * flatten came first, so MLP configs need no flatten layer */
-    int spatial = 0;
-    for (int i = 0; i < cfg->model.n_layers; i++) {
-        const elag_layer_kind_def *k = elag_layer_kind_get(cfg->model.layers[i].type);
-        spatial |= k && k->spatial;
-    }
-    if (!spatial) m->input = input = (elag_fshape){m->input_dim, 1, 1};
     elag_status st;
-    ELAG_TRY_GOTO(st, model_plan(m, cfg), fail);
+    ELAG_TRY_GOTO(st, model_shapes(m, cfg), fail);
     ELAG_TRY_GOTO(st, model_alloc(m, &m->params, m->n_params, sizeof(float)), fail);
     ELAG_TRY_GOTO(st, model_alloc(m, &m->masks, m->n_masked, sizeof(float)), fail);
     ELAG_TRY_GOTO(st, model_alloc(m, &m->acts, m->n_acts, sizeof(float)), fail);

@@ -67,6 +67,12 @@ elag_status elag_model_init(elag_model *m, const elag_config *cfg, elag_fshape i
                             int max_batch, unsigned flags, elag_backend *be);
 void elag_model_free(elag_model *m); /* NULL safe; releases prepared sparse weights too */
 
+/* Whether cfg's model builds over `input` with `classes` outputs (shape inference only:
+ * nothing is allocated on `be`); the ELAG_ERR_INPUT of elag_model_init naming the layer
+ * when it does not. Callers run it before they write anything. */
+elag_status elag_model_check(const elag_config *cfg, elag_fshape input, int classes,
+                             elag_backend *be);
+
 /* Weights Kaiming-uniform (bound sqrt(6 / fan_in), for ReLU), biases 0, batch-norm scale 1
  * and shift 0, running mean 0 and variance 1, masks 1, optimizer state 0. Registry entry j
  * uses Philox stream ELAG_STREAM_INIT_BASE + j. */
