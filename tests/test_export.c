@@ -313,6 +313,17 @@ static void edit_index(unsigned char *buf, size_t len)
     memcpy(buf + data_offset(buf, "fc1.weight.indices"), &big, sizeof big);
 }
 
+/* The weight's nnz metadata off by one (same length: the last digit changes). */
+static void edit_nnz(unsigned char *buf, size_t len)
+{
+    (void)len;
+    char *p = strstr((char *)buf + 8, "\"fc1.weight.nnz\":\"");
+    cr_assert_not_null(p, "header layout");
+    p += strlen("\"fc1.weight.nnz\":\"");
+    while (p[1] != '"') p++;
+    *p = *p == '9' ? '8' : (char)(*p + 1);
+}
+
 Test(export, corrupt_exports_exit_2)
 {
     cr_assert_eq(elag("export model.safetensors --format csr -o good.st"), 0);
@@ -326,6 +337,7 @@ Test(export, corrupt_exports_exit_2)
         {"dtype.st", 0, edit_dtype, "fc1.weight.indices"},
         {"indptr.st", 0, edit_indptr, "not monotone"},
         {"index.st", 0, edit_index, "out of range"},
+        {"nnz.st", 0, edit_nnz, "fc1.weight.nnz"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         write_variant("good.st", cases[k].file, cases[k].keep, cases[k].edit);
