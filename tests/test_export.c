@@ -254,6 +254,9 @@ Test(export, cli_export_infer_bench_model)
     cr_assert_eq(elag("export model.safetensors"), 2);
     cr_assert_eq(elag("infer nothere.st"), 2);
     cr_assert_eq(elag("infer m.csr.st --batch 0"), 2);
+    cr_assert_eq(elag("export model.safetensors --format csr -o ./model.safetensors"), 2);
+    expect_output("is MODEL itself");
+    cr_assert_eq(elag("eval model.safetensors --device cpu"), 0, "the checkpoint is untouched");
     cr_assert_eq(elag("infer model.safetensors"), 2, "a checkpoint is not an export");
     expect_output("not an elag export");
 }

@@ -126,6 +126,12 @@ int elag_cmd_export(int argc, char **argv)
         default_out(model, format, out_buf, sizeof out_buf);
         out = out_buf;
     }
+    /* never write over the checkpoint being read (same file under any name) */
+    struct stat in_st, out_st;
+    if (stat(model, &in_st) == 0 && stat(out, &out_st) == 0 && in_st.st_dev == out_st.st_dev &&
+        in_st.st_ino == out_st.st_ino)
+        return elag_cli_usage_error("export", "-o %s is MODEL itself; choose another output file",
+                                    out);
 
     elag_net_t *net = NULL;
     elag_status st = elag_net_from_checkpoint(&net, model);
