@@ -84,7 +84,8 @@ typedef enum elag_op {
     ELAG_OP_GEMM = 0,
     ELAG_OP_MASK_SELECT = 1,
     ELAG_OP_SPARSE_MM = 2,
-    ELAG_OP_COUNT = 3
+    ELAG_OP_CONV = 3, /* conv_forward, conv_backward_data, conv_backward_filter */
+    ELAG_OP_COUNT = 4
 } elag_op;
 
 /* The arguments supports() weighs; fields an op does not use are ignored (0). */
@@ -95,6 +96,7 @@ typedef struct elag_op_query {
     int max_n;                 /* SPARSE_MM: widest product (0: not known) */
     size_t n;                  /* MASK_SELECT: entries */
     int tf32;                  /* GEMM: the caller asks for TF32 tensor-core products */
+    const elag_window *window; /* CONV: the geometry (NULL: is there a direct path at all) */
 } elag_op_query;
 
 /* supports()'s answer. A caller treats NO as "skip it, or run it on a CPU backend". */
@@ -215,6 +217,28 @@ struct elag_backend {
      * Other samples of dx are untouched. */
     elag_status (*col2im)(elag_backend *b, float *dx, const float *col, int C, int N, int n0,
                           int nb, const elag_window *g);
+    /* Direct convolution with stride 1 (g->sh = g->sw = 1, g->ph < g->kh, g->pw < g->kw), over
+     * samples [n0, n0+nb) of a batch of N, without im2col columns: what conv2d runs where
+     * supports(ELAG_OP_CONV) says yes (elsewhere it runs im2col + gemm). w is (O, C, kh, kw),
+     * x (C, N, H, W), y and dy (O, N, oh, ow). work: elag_conv_work_floats(C, O, nb, g) floats
+     * of scratch the op may overwrite. Each output entry is one sum in a fixed order, so the
+     * result does not depend on the number of threads.
+     * forward: y[o][n][v][u] = sum over c, i, j of w[o][c][i][j] * x[c][n][v-ph+i][u-pw+j]
+     *   (x is 0 outside its plane); those samples of y are overwritten. */
+    elag_status (*conv_forward)(elag_backend *b, float *y, const float *x, const float *w, int C,
+                                int O, int N, int n0, int nb, const elag_window *g, float *work);
+    /* The gradient of forward for x: dx[c][n][h][u] = sum over o, i, j of
+     * w[o][c][i][j] * dy[o][n][h+ph-i][u+pw-j] (dy is 0 outside its plane); those samples of
+     * dx are overwritten. */
+    elag_status (*conv_backward_data)(elag_backend *b, float *dx, const float *dy, const float *w,
+                                      int C, int O, int N, int n0, int nb, const elag_window *g,
+                                      float *work);
+    /* The gradient of forward for w: dw[o][c][i][j] = beta * dw[o][c][i][j] + the sum over the
+     * samples n, v, u of dy[o][n][v][u] * x[c][n][v-ph+i][u-pw+j]; beta is 0 (dw is not read)
+     * or 1 (a later slice adds to an earlier one). */
+    elag_status (*conv_backward_filter)(elag_backend *b, float *dw, const float *dy,
+                                        const float *x, int C, int O, int N, int n0, int nb,
+                                        const elag_window *g, float beta, float *work);
     /* Pooling over `planes` independent planes x(planes, H, W) -> y(planes, oh, ow).
      * max: y = the window's maximum over in-bounds entries (the first one in row-major
      * window order on ties), argmax(planes, oh, ow) receives its index h*W + w within the
@@ -320,6 +344,17 @@ elag_status elag_be_im2col(elag_backend *b, float *col, const float *x, int C, i
                            int nb, const elag_window *g);
 elag_status elag_be_col2im(elag_backend *b, float *dx, const float *col, int C, int N, int n0,
                            int nb, const elag_window *g);
+/* The scratch the conv ops take for a slice of nb samples: the larger of the input padded by
+ * (ph, pw) and the output gradient padded by (kh-1-ph, kw-1-pw), plus one vector of slack. */
+size_t elag_conv_work_floats(int C, int O, int nb, const elag_window *g);
+elag_status elag_be_conv_forward(elag_backend *b, float *y, const float *x, const float *w, int C,
+                                 int O, int N, int n0, int nb, const elag_window *g, float *work);
+elag_status elag_be_conv_backward_data(elag_backend *b, float *dx, const float *dy,
+                                       const float *w, int C, int O, int N, int n0, int nb,
+                                       const elag_window *g, float *work);
+elag_status elag_be_conv_backward_filter(elag_backend *b, float *dw, const float *dy,
+                                         const float *x, int C, int O, int N, int n0, int nb,
+                                         const elag_window *g, float beta, float *work);
 elag_status elag_be_pool_forward(elag_backend *b, elag_pool_mode mode, float *y, int32_t *argmax,
                                  const float *x, int planes, const elag_window *g);
 elag_status elag_be_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx, const float *dy,

@@ -339,6 +339,65 @@ elag_status elag_be_col2im(elag_backend *b, float *dx, const float *col, int C, 
     return b->col2im(b, dx, col, C, N, n0, nb, g);
 }
 
+/* The conv ops: a slice of samples, O output channels, and a stride-1 window whose padding
+ * is narrower than its kernel (so the gradient for x is a convolution of dy padded by
+ * kh-1-ph, kw-1-pw). */
+static elag_status check_conv(const char *op, int C, int O, int N, int n0, int nb,
+                              const elag_window *g)
+{
+    ELAG_TRY(check_slice(op, C, N, n0, nb, g));
+    if (O < 0) return elag_fail(ELAG_ERR_INTERNAL, "%s: negative size O=%d", op, O);
+    if (g->sh != 1 || g->sw != 1 || g->ph >= g->kh || g->pw >= g->kw)
+        return elag_fail(ELAG_ERR_INTERNAL,
+                         "%s: stride %dx%d, padding %dx%d with kernel %dx%d (a direct "
+                         "convolution needs stride 1 and padding below the kernel)",
+                         op, g->sh, g->sw, g->ph, g->pw, g->kh, g->kw);
+    return ELAG_OK;
+}
+
+size_t elag_conv_work_floats(int C, int O, int nb, const elag_window *g)
+{
+    if (C < 0 || O < 0 || nb < 0 || g == NULL) return 0;
+    size_t in = (size_t)C * ((size_t)g->H + 2 * (size_t)g->ph) * ((size_t)g->W + 2 * (size_t)g->pw);
+    size_t out = (size_t)O * ((size_t)g->H + (size_t)g->kh - 1) * ((size_t)g->W + (size_t)g->kw - 1);
+    return (in > out ? in : out) * (size_t)nb + 16;
+}
+
+elag_status elag_be_conv_forward(elag_backend *b, float *y, const float *x, const float *w, int C,
+                                 int O, int N, int n0, int nb, const elag_window *g, float *work)
+{
+    ELAG_TRY(check_conv("conv_forward", C, O, N, n0, nb, g));
+    if (O == 0 || nb == 0) return ELAG_OK;
+    if (y == NULL || work == NULL || (C > 0 && (x == NULL || w == NULL)))
+        return null_operand("conv_forward", "y, x, w or work");
+    return b->conv_forward(b, y, x, w, C, O, N, n0, nb, g, work);
+}
+
+elag_status elag_be_conv_backward_data(elag_backend *b, float *dx, const float *dy,
+                                       const float *w, int C, int O, int N, int n0, int nb,
+                                       const elag_window *g, float *work)
+{
+    ELAG_TRY(check_conv("conv_backward_data", C, O, N, n0, nb, g));
+    if (C == 0 || nb == 0) return ELAG_OK;
+    if (dx == NULL || work == NULL || (O > 0 && (dy == NULL || w == NULL)))
+        return null_operand("conv_backward_data", "dx, dy, w or work");
+    return b->conv_backward_data(b, dx, dy, w, C, O, N, n0, nb, g, work);
+}
+
+elag_status elag_be_conv_backward_filter(elag_backend *b, float *dw, const float *dy,
+                                         const float *x, int C, int O, int N, int n0, int nb,
+                                         const elag_window *g, float beta, float *work)
+{
+    ELAG_TRY(check_conv("conv_backward_filter", C, O, N, n0, nb, g));
+    if (beta != 0.0f && beta != 1.0f)
+        return elag_fail(ELAG_ERR_INTERNAL, "conv_backward_filter: beta %g (0 or 1 only)",
+                         (double)beta);
+    if (C == 0 || O == 0) return ELAG_OK;
+    if (dw == NULL || (nb > 0 && (dy == NULL || x == NULL || work == NULL)))
+        return null_operand("conv_backward_filter", "dw, dy, x or work");
+    return b->conv_backward_filter(b, dw, dy, x, C, O, N, n0, nb, g, beta, work);
+}
+
 elag_status elag_be_pool_forward(elag_backend *b, elag_pool_mode mode, float *y, int32_t *argmax,
                                  const float *x, int planes, const elag_window *g)
 {

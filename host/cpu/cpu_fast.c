@@ -357,6 +357,9 @@ elag_status elag_cpu_backend_init(int threads, elag_backend **out)
 
     b->im2col = elag_cpu_fast_im2col;
     b->col2im = elag_cpu_fast_col2im;
+    b->conv_forward = elag_cpu_fast_conv_forward;
+    b->conv_backward_data = elag_cpu_fast_conv_backward_data;
+    b->conv_backward_filter = elag_cpu_fast_conv_backward_filter;
     b->pool_forward = elag_cpu_fast_pool_forward;
     b->pool_backward = elag_cpu_fast_pool_backward;
     b->batchnorm_forward = elag_cpu_fast_batchnorm_forward;

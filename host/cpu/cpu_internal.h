@@ -72,6 +72,15 @@ elag_status elag_cpu_ref_dropout_forward(elag_backend *b, float *y, float *keep,
                                          size_t n, float p, uint64_t seed, uint64_t stream,
                                          uint64_t offset);
 
+elag_status elag_cpu_ref_conv_forward(elag_backend *b, float *y, const float *x, const float *w,
+                                      int C, int O, int N, int n0, int nb, const elag_window *g,
+                                      float *work);
+elag_status elag_cpu_ref_conv_backward_data(elag_backend *b, float *dx, const float *dy,
+                                            const float *w, int C, int O, int N, int n0, int nb,
+                                            const elag_window *g, float *work);
+elag_status elag_cpu_ref_conv_backward_filter(elag_backend *b, float *dw, const float *dy,
+                                              const float *x, int C, int O, int N, int n0, int nb,
+                                              const elag_window *g, float beta, float *work);
 /* The same ops on the fast backend (cpu_layers.c). */
 elag_status elag_cpu_fast_transpose(elag_backend *b, float *dst, const float *src, int batch,
                                     int rows, int cols, int inner);
@@ -121,5 +130,19 @@ elag_status elag_cpu_mask_select_fast(elag_backend *b, float *mask, const float 
  * exposed so the tests can check it on its own. */
 elag_status elag_cpu_mask_select_radix(elag_backend *b, float *mask, const float *score, size_t n,
                                        size_t k);
+
+/* The direct convolution of the fast backend (cpu_conv.c): AVX-512 kernels, so only where
+ * the CPU has AVX-512F; conv_direct_ok says whether it runs g (why gets the reason if not). */
+int elag_cpu_conv_direct_ok(const elag_window *g, char *why, size_t why_len);
+elag_status elag_cpu_fast_conv_forward(elag_backend *b, float *y, const float *x, const float *w,
+                                       int C, int O, int N, int n0, int nb, const elag_window *g,
+                                       float *work);
+elag_status elag_cpu_fast_conv_backward_data(elag_backend *b, float *dx, const float *dy,
+                                             const float *w, int C, int O, int N, int n0, int nb,
+                                             const elag_window *g, float *work);
+elag_status elag_cpu_fast_conv_backward_filter(elag_backend *b, float *dw, const float *dy,
+                                               const float *x, int C, int O, int N, int n0,
+                                               int nb, const elag_window *g, float beta,
+                                               float *work);
 
 #endif /* ELAG_CPU_CPU_INTERNAL_H */

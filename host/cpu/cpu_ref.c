@@ -112,6 +112,13 @@ elag_support elag_cpu_supports(elag_backend *b, elag_op op, const elag_op_query 
     case ELAG_OP_SPARSE_MM:
         if (q->alg != 0) no = "cuSPARSE algorithms need a CUDA device";
         break;
+    case ELAG_OP_CONV: /* cpu-ref: any window the contract allows; cpu: cpu_conv.c's limits */
+        if (q->window && (q->window->sh != 1 || q->window->sw != 1 ||
+                          q->window->ph >= q->window->kh || q->window->pw >= q->window->kw))
+            no = "a direct convolution takes stride 1 and padding below the kernel size only";
+        else if (b->kind == ELAG_DEVICE_CPU && !elag_cpu_conv_direct_ok(q->window, why, why_len))
+            return ELAG_SUPPORT_NO;
+        break;
     default:
         break;
     }
@@ -368,6 +375,9 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
 
     b->im2col = elag_cpu_ref_im2col;
     b->col2im = elag_cpu_ref_col2im;
+    b->conv_forward = elag_cpu_ref_conv_forward;
+    b->conv_backward_data = elag_cpu_ref_conv_backward_data;
+    b->conv_backward_filter = elag_cpu_ref_conv_backward_filter;
     b->pool_forward = elag_cpu_ref_pool_forward;
     b->pool_backward = elag_cpu_ref_pool_backward;
     b->batchnorm_forward = elag_cpu_ref_batchnorm_forward;

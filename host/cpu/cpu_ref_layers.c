@@ -81,6 +81,77 @@ elag_status elag_cpu_ref_col2im(elag_backend *b, float *dx, const float *col, in
     return ELAG_OK;
 }
 
+/* ---- direct convolution (stride 1): the sums of backend.h, accumulated in double ---- */
+
+/* Entry (ch, n, h, w) of a (channels, N, rows, cols) tensor, or 0 outside its plane. */
+static float plane_at(const float *t, int N, int ch, int n, int h, int w, int rows, int cols)
+{
+    if (h < 0 || h >= rows || w < 0 || w >= cols) return 0.0f;
+    return t[(((size_t)ch * N + n) * rows + h) * cols + w];
+}
+
+elag_status elag_cpu_ref_conv_forward(elag_backend *b, float *y, const float *x, const float *w,
+                                      int C, int O, int N, int n0, int nb, const elag_window *g,
+                                      float *work)
+{
+    (void)b, (void)work;
+    for (int o = 0; o < O; o++)
+        for (int n = n0; n < n0 + nb; n++)
+            for (int v = 0; v < g->oh; v++)
+                for (int u = 0; u < g->ow; u++) {
+                    double s = 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < g->kh; i++)
+                            for (int j = 0; j < g->kw; j++)
+                                s += (double)w[(((size_t)o * C + c) * g->kh + i) * g->kw + j] *
+                                     plane_at(x, N, c, n, v - g->ph + i, u - g->pw + j, g->H, g->W);
+                    y[(((size_t)o * N + n) * g->oh + v) * g->ow + u] = (float)s;
+                }
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_ref_conv_backward_data(elag_backend *b, float *dx, const float *dy,
+                                            const float *w, int C, int O, int N, int n0, int nb,
+                                            const elag_window *g, float *work)
+{
+    (void)b, (void)work;
+    for (int c = 0; c < C; c++)
+        for (int n = n0; n < n0 + nb; n++)
+            for (int h = 0; h < g->H; h++)
+                for (int u = 0; u < g->W; u++) {
+                    double s = 0.0;
+                    for (int o = 0; o < O; o++)
+                        for (int i = 0; i < g->kh; i++)
+                            for (int j = 0; j < g->kw; j++)
+                                s += (double)w[(((size_t)o * C + c) * g->kh + i) * g->kw + j] *
+                                     plane_at(dy, N, o, n, h + g->ph - i, u + g->pw - j, g->oh,
+                                              g->ow);
+                    dx[(((size_t)c * N + n) * g->H + h) * g->W + u] = (float)s;
+                }
+    return ELAG_OK;
+}
+
+elag_status elag_cpu_ref_conv_backward_filter(elag_backend *b, float *dw, const float *dy,
+                                              const float *x, int C, int O, int N, int n0, int nb,
+                                              const elag_window *g, float beta, float *work)
+{
+    (void)b, (void)work;
+    for (int o = 0; o < O; o++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < g->kh; i++)
+                for (int j = 0; j < g->kw; j++) {
+                    double s = 0.0;
+                    for (int n = n0; n < n0 + nb; n++)
+                        for (int v = 0; v < g->oh; v++)
+                            for (int u = 0; u < g->ow; u++)
+                                s += (double)dy[(((size_t)o * N + n) * g->oh + v) * g->ow + u] *
+                                     plane_at(x, N, c, n, v - g->ph + i, u - g->pw + j, g->H, g->W);
+                    float *d = &dw[(((size_t)o * C + c) * g->kh + i) * g->kw + j];
+                    *d = beta == 0.0f ? (float)s : *d + (float)s;
+                }
+    return ELAG_OK;
+}
+
 /* ---- pooling ---- */
 
 elag_status elag_cpu_ref_pool_forward(elag_backend *b, elag_pool_mode mode, float *y,

@@ -121,6 +121,10 @@ static elag_support elag_cuda_supports(elag_backend *b, elag_op op, const elag_o
 {
     const elag_cuda_ctx *ctx = (const elag_cuda_ctx *)b->ctx;
     switch (op) {
+    case ELAG_OP_CONV:
+        if (why && why_len)
+            snprintf(why, why_len, "no direct convolution on CUDA (conv2d uses im2col + cuBLAS)");
+        return ELAG_SUPPORT_NO;
     case ELAG_OP_SPARSE_MM:
         return elag_cuda_sparse_supports(ctx->cc_major, ctx->cc_minor, ctx->name, q, why, why_len);
     case ELAG_OP_GEMM:

@@ -84,10 +84,48 @@ static elag_status cuda_dropout_forward(elag_backend *b, float *y, float *keep, 
     return ELAG_OK;
 }
 
+/* No direct convolution on the GPU yet: supports(ELAG_OP_CONV) says no, so conv2d runs
+ * im2col + cuBLAS here, and a call that comes anyway is refused. */
+static elag_status cuda_conv_refused(const char *op)
+{
+    return elag_fail(ELAG_ERR_UNSUPPORTED,
+                     "cuda: %s: no direct convolution on CUDA (conv2d uses im2col + cuBLAS)", op);
+}
+
+static elag_status cuda_conv_forward(elag_backend *b, float *y, const float *x, const float *w,
+                                     int C, int O, int N, int n0, int nb, const elag_window *g,
+                                     float *work)
+{
+    (void)b, (void)y, (void)x, (void)w, (void)C, (void)O, (void)N, (void)n0, (void)nb, (void)g;
+    (void)work;
+    return cuda_conv_refused("conv_forward");
+}
+
+static elag_status cuda_conv_backward_data(elag_backend *b, float *dx, const float *dy,
+                                           const float *w, int C, int O, int N, int n0, int nb,
+                                           const elag_window *g, float *work)
+{
+    (void)b, (void)dx, (void)dy, (void)w, (void)C, (void)O, (void)N, (void)n0, (void)nb, (void)g;
+    (void)work;
+    return cuda_conv_refused("conv_backward_data");
+}
+
+static elag_status cuda_conv_backward_filter(elag_backend *b, float *dw, const float *dy,
+                                             const float *x, int C, int O, int N, int n0, int nb,
+                                             const elag_window *g, float beta, float *work)
+{
+    (void)b, (void)dw, (void)dy, (void)x, (void)C, (void)O, (void)N, (void)n0, (void)nb, (void)g;
+    (void)beta, (void)work;
+    return cuda_conv_refused("conv_backward_filter");
+}
+
 void elag_cuda_install_layer_ops(elag_backend *b)
 {
     b->im2col = cuda_im2col;
     b->col2im = cuda_col2im;
+    b->conv_forward = cuda_conv_forward;
+    b->conv_backward_data = cuda_conv_backward_data;
+    b->conv_backward_filter = cuda_conv_backward_filter;
     b->pool_forward = cuda_pool_forward;
     b->pool_backward = cuda_pool_backward;
     b->batchnorm_forward = cuda_batchnorm_forward;

@@ -94,7 +94,8 @@ struct elag_layer {
                                  * aux_floats per sample (argmax, dropout keep) + aux_fixed */
     size_t aux_fixed;
     size_t work_floats;  /* scratch it needs in m->work (im2col columns) */
-    int chunk;           /* conv2d: samples per im2col chunk */
+    int chunk;           /* conv2d: samples per im2col (or direct) chunk */
+    int direct;          /* conv2d: runs the backend's direct convolution, not im2col */
     elag_window win;     /* conv2d, pools */
     elag_sparse_dev *sp; /* inference: the weight as a prepared sparse matrix, or NULL */
 };

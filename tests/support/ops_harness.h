@@ -80,13 +80,20 @@
     X(sparse, bias_relu_rows)
 
 /* every case of every file (a new file's list goes here too) */
+#define OPS_CASES_CONV(X)                                                                          \
+    X(conv, conv_forward)                                                                          \
+    X(conv, conv_backward_data)                                                                    \
+    X(conv, conv_backward_filter)                                                                  \
+    X(conv, conv_adjoint)
+
 #define OPS_CASES(X)                                                                               \
     OPS_CASES_COVERAGE(X)                                                                          \
     OPS_CASES_DENSE(X)                                                                             \
     OPS_CASES_TRAIN(X)                                                                             \
     OPS_CASES_WINDOW(X)                                                                            \
     OPS_CASES_LAYERS(X)                                                                            \
-    OPS_CASES_SPARSE(X)
+    OPS_CASES_SPARSE(X)                                                                            \
+    OPS_CASES_CONV(X)
 
 /* Which case tests each table entry (an op may have several: its case and its gradient
  * check). An op added to backend.h without a line here fails ops::coverage; a case named
@@ -119,6 +126,12 @@
     X(im2col, col2im_adjoint)                                                                      \
     X(col2im, col2im)                                                                              \
     X(col2im, col2im_adjoint)                                                                      \
+    X(conv_forward, conv_forward)                                                                  \
+    X(conv_forward, conv_adjoint)                                                                  \
+    X(conv_backward_data, conv_backward_data)                                                      \
+    X(conv_backward_data, conv_adjoint)                                                            \
+    X(conv_backward_filter, conv_backward_filter)                                                  \
+    X(conv_backward_filter, conv_adjoint)                                                          \
     X(pool_forward, pool_forward)                                                                  \
     X(pool_backward, pool_backward)                                                                \
     X(pool_backward, pool_gradcheck)                                                               \

@@ -1,6 +1,9 @@
 /*
  * conv2d: NCHW convolution (cross-correlation, as PyTorch) with stride, zero padding and
- * an optional bias, by im2col + GEMM on the feature-major layout:
+ * an optional bias, on the feature-major layout. Where the backend has a direct
+ * convolution for the window (supports(ELAG_OP_CONV): the fast CPU backend with AVX-512,
+ * stride 1), forward and both gradients run it: no columns, the input copied once, padded.
+ * Elsewhere it is im2col + GEMM:
  *   y (out, n*oh*ow) = W (out, C*kh*kw) x col (C*kh*kw, n*oh*ow)
  * which is (out, n, oh, ow), the next layer's layout, with no reordering. The batch is cut
  * into chunks of samples so the column buffer stays small on the CPU (cache) and is one
@@ -29,7 +32,7 @@ static void conv_defaults(elag_layer_config *lc)
     lc->prunable = 1;
 }
 
-static int conv_direct(const elag_layer *l)
+static int conv_pointwise(const elag_layer *l)
 {
     const elag_window *g = &l->win;
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
@@ -54,18 +57,27 @@ static elag_status conv_infer(elag_model *m, elag_layer *l)
                                c->kernel[0], c->kernel[1], c->stride[0], c->stride[1],
                                c->padding[0], c->padding[1], l->in.h, l->in.w);
     l->out = (elag_fshape){c->out_channels, l->win.oh, l->win.ow};
-    size_t per_sample = (size_t)l->in.c * c->kernel[0] * c->kernel[1] * l->win.oh * l->win.ow;
-    if (conv_direct(l)) {
+    if (conv_pointwise(l)) {
         l->chunk = m->max_batch;
         l->work_floats = 0;
         return ELAG_OK;
     }
+    const elag_op_query q = {.window = &l->win};
+    l->direct = elag_be_supports(m->be, ELAG_OP_CONV, &q, NULL, 0) != ELAG_SUPPORT_NO;
+    size_t columns = (size_t)l->in.c * c->kernel[0] * c->kernel[1] * l->win.oh * l->win.ow;
+    size_t padded = l->direct ? elag_conv_work_floats(l->in.c, c->out_channels, 1, &l->win) : 0;
+    size_t per_sample = l->direct ? padded : columns;
     size_t target = m->be->kind == ELAG_DEVICE_CUDA ? CONV_WORK_GPU : CONV_WORK_CPU;
     size_t chunk = m->whole_batch ? (size_t)m->max_batch : target / per_sample;
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)m->max_batch) chunk = (size_t)m->max_batch;
     l->chunk = (int)chunk;
-    l->work_floats = chunk * per_sample;
+    l->work_floats = l->direct
+                         ? elag_conv_work_floats(l->in.c, c->out_channels, (int)chunk, &l->win)
+                         : chunk * columns;
+    /* one batch's columns too when a weight may later be prepared sparse (inference): its
+     * SpMM reads im2col columns */
+    if (m->whole_batch && l->work_floats < chunk * columns) l->work_floats = chunk * columns;
     return ELAG_OK;
 }
 
@@ -86,7 +98,7 @@ static elag_status conv_columns(elag_model *m, const elag_layer *l, const float 
                                 int nb, const float **B, int *ldb)
 {
     const int P = l->win.oh * l->win.ow;
-    if (conv_direct(l)) {
+    if (conv_pointwise(l)) {
         *B = x + (size_t)n0 * P;
         *ldb = n * P;
         return ELAG_OK;
@@ -105,7 +117,7 @@ static elag_status conv_forward(elag_model *m, elag_layer *l, const elag_pass *p
     const int K = l->in.c * l->win.kh * l->win.kw;
     const float *bias = l->cfg.bias ? elag_layer_param(m, l, 1) : NULL;
     if (l->sp) {
-        if (l->chunk < n && !conv_direct(l))
+        if (l->chunk < n && !conv_pointwise(l))
             return elag_fail(ELAG_ERR_INTERNAL, "conv2d '%s': sparse weight needs one chunk",
                              l->cfg.name);
         const float *B;
@@ -115,6 +127,11 @@ static elag_status conv_forward(elag_model *m, elag_layer *l, const elag_pass *p
     }
     for (int n0 = 0; n0 < n; n0 += l->chunk) {
         int nb = n - n0 < l->chunk ? n - n0 : l->chunk;
+        if (l->direct) {
+            ELAG_TRY(elag_be_conv_forward(be, y, x, elag_layer_param(m, l, 0), l->in.c, out, n, n0,
+                                          nb, &l->win, m->work));
+            continue;
+        }
         const float *B;
         int ldb;
         ELAG_TRY(conv_columns(m, l, x, n, n0, nb, &B, &ldb));
@@ -134,7 +151,18 @@ static elag_status conv_backward(elag_model *m, elag_layer *l, const elag_pass *
     const float *w = elag_layer_param(m, l, 0);
     float *dw = elag_layer_grad(m, l, 0);
     if (l->cfg.bias) ELAG_TRY(elag_be_row_sum(be, elag_layer_grad(m, l, 1), dy, out, n * P));
-    if (dx && !conv_direct(l))
+    if (l->direct) { /* each slice: dw (+)= its sum, its samples of dx overwritten */
+        for (int n0 = 0; n0 < n; n0 += l->chunk) {
+            int nb = n - n0 < l->chunk ? n - n0 : l->chunk;
+            ELAG_TRY(elag_be_conv_backward_filter(be, dw, dy, x, l->in.c, out, n, n0, nb, &l->win,
+                                                  n0 ? 1.0f : 0.0f, m->work));
+            if (dx)
+                ELAG_TRY(elag_be_conv_backward_data(be, dx, dy, w, l->in.c, out, n, n0, nb, &l->win,
+                                                    m->work));
+        }
+        return ELAG_OK;
+    }
+    if (dx && !conv_pointwise(l))
         ELAG_TRY(
             elag_be_fill(be, dx, elag_fshape_count(l->in) * (size_t)n, 0.0f)); /* col2im adds */
     for (int n0 = 0; n0 < n; n0 += l->chunk) {
@@ -146,7 +174,7 @@ static elag_status conv_backward(elag_model *m, elag_layer *l, const elag_pass *
         ELAG_TRY(elag_be_gemm(be, 0, 1, out, K, nb * P, 1.0f, dyc, n * P, B, ldb, n0 ? 1.0f : 0.0f,
                               dw, K));
         if (!dx) continue;
-        if (conv_direct(l)) { /* dx (C, n*HW) = W^T dy directly */
+        if (conv_pointwise(l)) { /* dx (C, n*HW) = W^T dy directly */
             ELAG_TRY(elag_be_gemm(be, 1, 0, K, nb * P, out, 1.0f, w, K, dyc, n * P, 0.0f,
                                   dx + (size_t)n0 * P, n * P));
             continue;
