@@ -64,9 +64,12 @@ cudaError_t elag_cuda_bias_relu_rows_from(float *y, const float *src, int src_co
 /* Softmax cross-entropy, one warp per row, row maths in double. logits (rows, cols),
  * labels (rows) in [0, cols), dlogits (rows, cols) or NULL, stats (2): stats[0] += sum of
  * row losses, stats[1] += rows whose first maximum is the label. A label out of range
- * gives a NaN loss (not checked on the host: labels live on the device). */
+ * gives a NaN loss (not checked on the host: labels live on the device). The sums are
+ * deterministic (no atomics): scratch is device memory of at least
+ * elag_cuda_xent_scratch_bytes(rows) bytes, 8-byte aligned, for the per-block partials. */
+size_t elag_cuda_xent_scratch_bytes(int rows);
 cudaError_t elag_cuda_xent(const float *logits, const int32_t *labels, int rows, int cols,
-                           float *dlogits, float *stats, cudaStream_t stream);
+                           float *dlogits, float *stats, void *scratch, cudaStream_t stream);
 
 /* ---- gather.cu ---- */
 /* dst(rows, cols) = src(?, cols)[idx[r]]; idx (rows) int32. */

@@ -6,11 +6,16 @@
  * not whole blocks, odd shapes, empty rows, sparsity 0 / 0.5 / 0.9 / 0.99 / 1.0, bias and
  * ReLU on and off, and a batch that changes between calls. The host matrices are built
  * here by plain loops, independently of host/sparse/'s conversions.
+ * CSR runs in FP32 and is held to the FP32 tolerances of testutil.h. Blocked-ELL runs on
+ * tensor cores, in TF32 (supports() says so; the test checks it does), and is held per
+ * output to the TF32 bound of support/tf32.h: elag_tf32_dot_rel(cols) times
+ * sum_c |w[r][c]| |x[c][j]|, plus the epilogue's rounding (derived there).
  * Tests that need a GPU start with cr_skip_test("no CUDA device").
  */
 #include "backend/backend.h"
 #include "sparse/sparse.h"
 #include "support/testutil.h"
+#include "support/tf32.h"
 
 #include <criterion/criterion.h>
 
@@ -133,19 +138,43 @@ static void to_bell(const float *w, int rows, int cols, int B, elag_sparse_host 
     free(live);
 }
 
-/* want(rows, n) = W x (+ bias) (ReLU), in double, rounded once. */
+/* want(rows, n) = W x (+ bias) (ReLU), in double, rounded once; abs_sum(rows, n) (may be
+ * NULL) = sum_c |w[r][c]| |x[c][j]|, what the TF32 bound scales with. */
 static void reference(const float *w, const float *x, const float *bias, int relu, int rows,
-                      int cols, int n, float *want)
+                      int cols, int n, float *want, double *abs_sum)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < n; j++) {
-            double s = 0.0;
-            for (int c = 0; c < cols; c++)
-                s += (double)w[(size_t)r * cols + c] * (double)x[(size_t)c * n + j];
+            double s = 0.0, a = 0.0;
+            for (int c = 0; c < cols; c++) {
+                double t = (double)w[(size_t)r * cols + c] * (double)x[(size_t)c * n + j];
+                s += t;
+                a += fabs(t);
+            }
             if (bias) s += (double)bias[r];
             if (relu && !(s > 0.0)) s = 0.0;
             want[(size_t)r * n + j] = (float)s;
+            if (abs_sum) abs_sum[(size_t)r * n + j] = a;
         }
+}
+
+/* Blocked-ELL: |got - want| <= elag_tf32_out_bound per output (support/tf32.h), printing
+ * the first mismatches; returns how many outputs break it. ReLU only shrinks errors. */
+static int compare_tf32(const char *what, const float *got, const float *want,
+                        const double *abs_sum, const float *bias, int rows, int cols, int n)
+{
+    int bad = 0;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) {
+            size_t i = (size_t)r * n + j;
+            double bound = elag_tf32_out_bound(cols, abs_sum[i], want[i], bias ? bias[r] : 0.0);
+            double err = fabs((double)got[i] - (double)want[i]);
+            if (err <= bound) continue; /* NaN fails */
+            if (bad++ < 5)
+                fprintf(stderr, "%s: [%d][%d] got %.9g want %.9g, |err| %.3g > TF32 bound %.3g\n",
+                        what, r, j, got[i], want[i], err, bound);
+        }
+    return bad;
 }
 
 /* Runs a on the CUDA backend for each n in ns (one matrix, batches changing between calls)
@@ -158,6 +187,7 @@ static void check_product(const char *tag, const float *w, const elag_sparse_hos
     float *bias = xmalloc(sizeof(float) * (size_t)rows + 4);
     float *want = xmalloc(sizeof(float) * (size_t)rows * max_n + 4);
     float *got = xmalloc(sizeof(float) * (size_t)rows * max_n + 4);
+    double *abs_sum = xmalloc(sizeof(double) * (size_t)rows * max_n + 4);
     elag_test_fill_uniform(x, (size_t)cols * max_n, -1.0f, 1.0f, seed);
     elag_test_fill_uniform(bias, (size_t)rows, -0.5f, 0.5f, seed + 1);
     void *dx = NULL, *dy = NULL, *db = NULL;
@@ -168,6 +198,12 @@ static void check_product(const char *tag, const float *w, const elag_sparse_hos
     elag_sparse_opts opts = {.max_n = max_n, .alg = alg};
     elag_sparse_dev *d = NULL, *rd = NULL;
     OK(cu->sparse_create(cu, a, &opts, &d));
+    /* Blocked-ELL is TF32 on this device (tensor cores), CSR FP32: supports() must say so,
+     * since infer --verify and bench pick their tolerance and labels from that answer */
+    int tf32 = a->format == ELAG_SPARSE_FORMAT_BELL;
+    elag_op_query q = {.format = a->format, .block = a->block, .alg = alg, .max_n = max_n};
+    cr_expect_eq(elag_be_supports(cu, ELAG_OP_SPARSE_MM, &q, NULL, 0),
+                 tf32 ? ELAG_SUPPORT_TF32 : ELAG_SUPPORT_FP32, "%s: supports()", tag);
     int with_ref = ref->sparse_create != NULL && ref->sparse_mm != NULL;
     if (with_ref) OK(ref->sparse_create(ref, a, &opts, &rd));
     for (int t = 0; t < n_ns; t++) {
@@ -177,24 +213,32 @@ static void check_product(const char *tag, const float *w, const elag_sparse_hos
         OK(cu->fill(cu, dy, (size_t)rows * n, NAN)); /* y is written, never read */
         OK(cu->sparse_mm(cu, d, dx, n, use_bias ? db : NULL, relu, dy));
         OK(cu->to_host(cu, got, dy, sizeof(float) * (size_t)rows * n));
-        reference(w, x, use_bias ? bias : NULL, relu, rows, cols, n, want);
+        const float *hb = use_bias ? bias : NULL;
+        reference(w, x, hb, relu, rows, cols, n, want, abs_sum);
         char what[160];
         snprintf(what, sizeof what, "%s %dx%d n=%d alg=%d bias=%d relu=%d", tag, rows, cols, n,
                  alg, use_bias, relu);
-        cr_expect_eq(elag_test_compare(what, got, want, (size_t)rows * n, ELAG_TOL_CUDA_ABS,
-                                       ELAG_TOL_CUDA_REL),
-                     0, "%s", what);
-        if (with_ref) {
-            OK(ref->sparse_mm(ref, rd, x, n, use_bias ? bias : NULL, relu, want));
+        if (tf32)
+            cr_expect_eq(compare_tf32(what, got, want, abs_sum, hb, rows, cols, n), 0, "%s", what);
+        else
             cr_expect_eq(elag_test_compare(what, got, want, (size_t)rows * n, ELAG_TOL_CUDA_ABS,
                                            ELAG_TOL_CUDA_REL),
-                         0, "%s vs cpu-ref", what);
+                         0, "%s", what);
+        if (with_ref) {
+            OK(ref->sparse_mm(ref, rd, x, n, hb, relu, want));
+            if (tf32) /* cpu-ref is FP32 with double sums: within the same bound of exact */
+                cr_expect_eq(compare_tf32(what, got, want, abs_sum, hb, rows, cols, n), 0,
+                             "%s vs cpu-ref", what);
+            else
+                cr_expect_eq(elag_test_compare(what, got, want, (size_t)rows * n,
+                                               ELAG_TOL_CUDA_ABS, ELAG_TOL_CUDA_REL),
+                             0, "%s vs cpu-ref", what);
         }
     }
     cu->sparse_destroy(cu, d);
     if (with_ref) ref->sparse_destroy(ref, rd);
     cu->release(cu, dx), cu->release(cu, dy), cu->release(cu, db);
-    free(x), free(bias), free(want), free(got);
+    free(x), free(bias), free(want), free(got), free(abs_sum);
 }
 
 static void csr_case(int rows, int cols, int n, uint64_t seed)

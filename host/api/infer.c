@@ -102,6 +102,39 @@ int elag_infer_max_batch(const elag_infer_t *s)
     return s->max_n;
 }
 
+/* The weakest arithmetic of net's products on be: each weight in its format, or (dense)
+ * every weight as a GEMM of its dense expansion. */
+static elag_support net_support(const elag_net_t *net, elag_backend *be, int dense)
+{
+    elag_support worst = ELAG_SUPPORT_FP32;
+    for (int j = 0; j < net->e.n_tensors; j++) {
+        const elag_export_tensor *t = &net->e.t[j];
+        if (!t->is_weight) continue;
+        elag_op_query q = {.format = t->w.format, .block = t->w.block};
+        elag_op op = ELAG_OP_SPARSE_MM;
+        if (dense || t->w.format == ELAG_SPARSE_FORMAT_DENSE) {
+            q = (elag_op_query){.tf32 = 0}; /* a plain GEMM: TF32 only if the device says so */
+            op = ELAG_OP_GEMM;
+        }
+        if (elag_be_supports(be, op, &q, NULL, 0) == ELAG_SUPPORT_TF32) worst = ELAG_SUPPORT_TF32;
+    }
+    return worst;
+}
+
+const char *elag_net_math(const elag_net_t *net, elag_device_t *device, int dense)
+{
+    ELAG_ASSERT(net != NULL && device != NULL);
+    return net_support(net, device->be, dense) == ELAG_SUPPORT_TF32 ? "tf32" : "fp32";
+}
+
+double elag_net_verify_tol(const elag_net_t *net, elag_device_t *device)
+{
+    ELAG_ASSERT(net != NULL && device != NULL);
+    int tf32 = net_support(net, device->be, 0) == ELAG_SUPPORT_TF32 ||
+               net_support(net, device->be, 1) == ELAG_SUPPORT_TF32;
+    return tf32 ? ELAG_INFER_VERIFY_TOL_TF32 : ELAG_INFER_VERIFY_TOL;
+}
+
 struct elag_testset {
     elag_run_data data; /* only .test is loaded */
 };

@@ -126,6 +126,7 @@ static cJSON *row_json(const elag_bench_row *r, uint64_t seed)
     cJSON_AddNumberToObject(o, "sparsity", r->sparsity);
     cJSON_AddNumberToObject(o, "actual_sparsity", r->actual_sparsity);
     cJSON_AddStringToObject(o, "format", r->format);
+    cJSON_AddStringToObject(o, "math", r->math);
     cJSON_AddStringToObject(o, "device", r->device);
     cJSON_AddStringToObject(o, "mask", r->mask);
     cJSON_AddNumberToObject(o, "nnz", (double)r->nnz);
@@ -144,8 +145,10 @@ static cJSON *row_json(const elag_bench_row *r, uint64_t seed)
             cJSON_AddNumberToObject(o, "crossover_sparsity", r->crossover);
         else
             cJSON_AddStringToObject(o, "crossover_sparsity", "none");
-    } else {
-        cJSON_AddStringToObject(o, "math", strcmp(r->format, "dense-tf32") == 0 ? "tf32" : "fp32");
+        if (r->has_crossover_tf32 == 1)
+            cJSON_AddNumberToObject(o, "crossover_sparsity_vs_dense_tf32", r->crossover_tf32);
+        else if (r->has_crossover_tf32 == 0)
+            cJSON_AddStringToObject(o, "crossover_sparsity_vs_dense_tf32", "none");
     }
     cJSON_AddNumberToObject(o, "threads", r->threads);
     cJSON_AddNumberToObject(o, "repeat", r->repeat);
@@ -158,22 +161,26 @@ static cJSON *row_json(const elag_bench_row *r, uint64_t seed)
 static const char csv_header[] =
     "shape,m,k,n,sparsity,actual_sparsity,format,device,mask,nnz,bytes,median_ms,p10_ms,p90_ms,"
     "gflops,effective_gflops,gbps,speedup_vs_dense,speedup_vs_dense_tf32,crossover_sparsity,"
-    "threads,repeat,warmup,inner\n";
+    "threads,repeat,warmup,inner,math,crossover_sparsity_vs_dense_tf32\n";
 
 static void print_csv(const elag_bench_row *r)
 {
-    char tf32[32] = "", cross[32] = "";
+    char tf32[32] = "", cross[32] = "", cross_tf32[32] = "";
     if (!isnan(r->speedup_vs_tf32)) snprintf(tf32, sizeof tf32, "%.6g", r->speedup_vs_tf32);
     if (r->is_sparse && r->has_crossover)
         snprintf(cross, sizeof cross, "%.6g", r->crossover);
     else if (r->is_sparse)
         snprintf(cross, sizeof cross, "none");
+    if (r->is_sparse && r->has_crossover_tf32 == 1)
+        snprintf(cross_tf32, sizeof cross_tf32, "%.6g", r->crossover_tf32);
+    else if (r->is_sparse && r->has_crossover_tf32 == 0)
+        snprintf(cross_tf32, sizeof cross_tf32, "none");
     printf("%s,%d,%d,%d,%.6g,%.6g,%s,%s,%s,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,"
-           "%d,%d,%d,%d\n",
+           "%d,%d,%d,%d,%s,%s\n",
            r->shape, r->m, r->k, r->n, r->sparsity, r->actual_sparsity, r->format, r->device,
            r->mask, (long long)r->nnz, (long long)r->bytes, r->median_ms, r->p10_ms, r->p90_ms,
            r->gflops, r->effective_gflops, r->gbps, r->speedup_vs_dense, tf32, cross, r->threads,
-           r->repeat, r->warmup, r->inner);
+           r->repeat, r->warmup, r->inner, r->math, cross_tf32);
 }
 
 static int emit_rows(const elag_bench_row *rows, int n, void *user)
@@ -204,7 +211,7 @@ static int emit_rows(const elag_bench_row *rows, int n, void *user)
             snprintf(k->shape, sizeof k->shape, "%s", r->shape);
             snprintf(k->format, sizeof k->format, "%s", r->format);
             snprintf(k->device, sizeof k->device, "%s", r->device);
-            k->r.mask = ""; /* not printed */
+            k->r.mask = ""; /* not printed; math points to a static string */
         }
     }
     return fflush(stdout) != 0;
@@ -220,16 +227,21 @@ static void print_table(bench_cli *cli)
     const elag_bench_row *r0 = &cli->rows[0].r;
     printf("device %s, %d thread%s; median of %d samples after %d warm-up runs\n\n", r0->device,
            r0->threads, r0->threads == 1 ? "" : "s", r0->repeat, r0->warmup);
-    printf("%-14s %6s %6s %6s %-11s %8s %10s %9s %9s %8s %8s\n", "shape", "m", "k", "n", "format",
-           "sparsity", "median ms", "GFLOP/s", "eff GF/s", "GB/s", "speedup");
+    printf("%-14s %6s %6s %6s %-11s %-4s %8s %10s %9s %9s %8s %8s %8s\n", "shape", "m", "k", "n",
+           "format", "math", "sparsity", "median ms", "GFLOP/s", "eff GF/s", "GB/s", "speedup",
+           "vs tf32");
     for (int i = 0; i < cli->n_rows; i++) {
         const elag_bench_row *r = &cli->rows[i].r;
-        printf("%-14s %6d %6d %6d %-11s %8.4f %10.4f %9.2f %9.2f %8.2f %8.2f\n", r->shape, r->m,
-               r->k, r->n, r->format, r->actual_sparsity, r->median_ms, r->gflops,
-               r->effective_gflops, r->gbps, r->speedup_vs_dense);
+        char vs_tf32[32] = "-";
+        if (!isnan(r->speedup_vs_tf32)) snprintf(vs_tf32, sizeof vs_tf32, "%.2f", r->speedup_vs_tf32);
+        printf("%-14s %6d %6d %6d %-11s %-4s %8.4f %10.4f %9.2f %9.2f %8.2f %8.2f %8s\n", r->shape,
+               r->m, r->k, r->n, r->format, r->math, r->actual_sparsity, r->median_ms, r->gflops,
+               r->effective_gflops, r->gbps, r->speedup_vs_dense, vs_tf32);
     }
-    printf("\ncrossover: the sparsity above which the format beats dense (interpolated)\n");
-    printf("%-14s %6s %-11s %10s\n", "shape", "n", "format", "crossover");
+    printf("\nspeedup: over FP32 dense; vs tf32: over dense-tf32 (the baseline of tf32 rows)\n");
+    printf("crossover: the sparsity above which the format beats dense (interpolated)\n");
+    printf("%-14s %6s %-11s %-4s %10s %10s\n", "shape", "n", "format", "math", "crossover",
+           "vs tf32");
     for (int i = 0; i < cli->n_rows; i++) {
         const elag_bench_row *r = &cli->rows[i].r;
         int first = r->is_sparse;
@@ -238,10 +250,13 @@ static void print_table(bench_cli *cli)
                       strcmp(cli->rows[j].shape, r->shape) == 0 &&
                       strcmp(cli->rows[j].format, r->format) == 0);
         if (!first) continue;
-        if (r->has_crossover)
-            printf("%-14s %6d %-11s %10.3f\n", r->shape, r->n, r->format, r->crossover);
-        else
-            printf("%-14s %6d %-11s %10s\n", r->shape, r->n, r->format, "none");
+        char fp[32] = "none", tf[32] = "-";
+        if (r->has_crossover) snprintf(fp, sizeof fp, "%.3f", r->crossover);
+        if (r->has_crossover_tf32 == 1)
+            snprintf(tf, sizeof tf, "%.3f", r->crossover_tf32);
+        else if (r->has_crossover_tf32 == 0)
+            snprintf(tf, sizeof tf, "none");
+        printf("%-14s %6d %-11s %-4s %10s %10s\n", r->shape, r->n, r->format, r->math, fp, tf);
     }
 }
 

@@ -3,7 +3,11 @@
  * the same weights run dense (every layer a gemm of its dense expansion), on random
  * inputs, per batch size (elag_bench_net, include/elag/bench.h). Dense and sparse
  * forwards alternate so drift in machine load hits both alike; medians over --repeat
- * runs after warm-up, speedup = dense / sparse.
+ * runs after warm-up, speedup = dense / sparse. `math` says what the sparse side computes
+ * in (tf32 when a Blocked-ELL weight runs on CUDA: cuSPARSE runs it on tensor cores). On
+ * CUDA the dense side is also timed with cuBLAS TF32 tensor-op math (a second handle on
+ * the same GPU opened with tf32 = 1: cublasSetMathMode CUBLAS_TF32_TENSOR_OP_MATH), the
+ * baseline a TF32 sparse side is fairly compared with: speedup_vs_dense_tf32.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -23,6 +27,8 @@ static const char bench_model_usage[] =
     "End-to-end inference of an export (elag export) against the same weights run dense:\n"
     "median latency per batch of each, samples/s and the speedup dense / sparse, per batch\n"
     "size, on random inputs (forward passes including the host transposes and copies).\n"
+    "math: what the sparse side computes in (tf32 for Blocked-ELL on CUDA); on CUDA the\n"
+    "dense side is also timed in TF32 (cuBLAS tensor-op math) as that side's baseline.\n"
     "\n"
     "options:\n"
     "  --batch LIST   batch sizes, comma separated (default 1,32,256)\n"
@@ -62,10 +68,12 @@ static int parse_batches(const char *text, int *out, int *count)
     return 0;
 }
 
+/* tf32_ms: the dense side's median with TF32 GEMMs, or < 0 when not measured (CPU). */
 static void print_row(const char *file, const char *device, const char *formats, double sparsity,
-                      const elag_bench_net_result *r, int json)
+                      const char *math, const elag_bench_net_result *r, double tf32_ms, int json)
 {
     double speedup = r->sparse_ms > 0 ? r->dense_ms / r->sparse_ms : 0.0;
+    double speedup_tf32 = tf32_ms >= 0 && r->sparse_ms > 0 ? tf32_ms / r->sparse_ms : 0.0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "file", file);
@@ -78,14 +86,25 @@ static void print_row(const char *file, const char *device, const char *formats,
         cJSON_AddNumberToObject(o, "dense_samples_per_second", 1e3 * r->batch / r->dense_ms);
         cJSON_AddNumberToObject(o, "sparse_samples_per_second", 1e3 * r->batch / r->sparse_ms);
         cJSON_AddNumberToObject(o, "speedup", speedup);
+        cJSON_AddStringToObject(o, "math", math);
+        if (tf32_ms >= 0) {
+            cJSON_AddNumberToObject(o, "dense_tf32_ms_median", tf32_ms);
+            cJSON_AddNumberToObject(o, "speedup_vs_dense_tf32", speedup_tf32);
+        }
         char *text = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (text) printf("%s\n", text);
         free(text);
         return;
     }
-    printf("%7d %12.4f %12.4f %14.0f %14.0f %8.2fx\n", r->batch, r->dense_ms, r->sparse_ms,
-           1e3 * r->batch / r->dense_ms, 1e3 * r->batch / r->sparse_ms, speedup);
+    char tf_ms[32] = "-", tf_x[32] = "-";
+    if (tf32_ms >= 0) {
+        snprintf(tf_ms, sizeof tf_ms, "%.4f", tf32_ms);
+        snprintf(tf_x, sizeof tf_x, "%.2fx", speedup_tf32);
+    }
+    printf("%7d %-4s %12.4f %12.4f %14.0f %14.0f %8.2fx %12s %8s\n", r->batch, math, r->dense_ms,
+           r->sparse_ms, 1e3 * r->batch / r->dense_ms, 1e3 * r->batch / r->sparse_ms, speedup,
+           tf_ms, tf_x);
 }
 
 int elag_cmd_bench_model(int argc, char **argv)
@@ -124,18 +143,25 @@ int elag_cmd_bench_model(int argc, char **argv)
     char formats[BENCH_MODEL_FORMATS_LEN] = "";
     elag_net_formats(net, formats, sizeof formats);
     double sparsity = elag_net_sparsity(net, NULL, NULL);
-    elag_device_t *dev = NULL;
+    elag_device_t *dev = NULL, *dev_tf32 = NULL; /* dev_tf32: the same GPU, TF32 GEMMs */
     elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
     d.device = device;
     d.threads = (int)threads;
     st = elag_device_open(&dev, &d);
     if (st == ELAG_OK && elag_device_note(dev)[0] && !json)
         elag_cli_note(elag_device_note(dev), NULL);
+    if (st == ELAG_OK && elag_device_is_cuda(dev)) {
+        elag_device_options t = d;
+        t.device = elag_device_name(dev); /* "auto" must not pick another device */
+        t.tf32 = 1;
+        st = elag_device_open(&dev_tf32, &t);
+    }
+    const char *math = st == ELAG_OK ? elag_net_math(net, dev, 0) : "fp32";
     if (st == ELAG_OK && !json) {
-        printf("file %s, device %s, formats %s, sparsity %.4f, median of %ld\n\n", path,
-               elag_device_name(dev), formats, sparsity, repeat);
-        printf("%7s %12s %12s %14s %14s %9s\n", "batch", "dense_ms", "sparse_ms", "dense_sps",
-               "sparse_sps", "speedup");
+        printf("file %s, device %s, formats %s (math %s), sparsity %.4f, median of %ld\n\n",
+               path, elag_device_name(dev), formats, math, sparsity, repeat);
+        printf("%7s %-4s %12s %12s %14s %14s %9s %12s %8s\n", "batch", "math", "dense_ms",
+               "sparse_ms", "dense_sps", "sparse_sps", "speedup", "dense_tf32_ms", "vs tf32");
     }
     for (int b = 0; st == ELAG_OK && b < n_batches; b++) {
         elag_bench_net_options o = ELAG_BENCH_NET_OPTIONS_INIT;
@@ -143,12 +169,17 @@ int elag_cmd_bench_model(int argc, char **argv)
         o.repeat = (int)repeat;
         o.warmup = BENCH_MODEL_WARMUP;
         elag_bench_net_result row = ELAG_BENCH_NET_RESULT_INIT;
+        elag_bench_net_result tf32_row = ELAG_BENCH_NET_RESULT_INIT;
         st = elag_bench_net(net, dev, &o, &row);
+        /* on the TF32 handle only its dense side is used: the TF32 baseline */
+        if (st == ELAG_OK && dev_tf32) st = elag_bench_net(net, dev_tf32, &o, &tf32_row);
         if (st == ELAG_OK) {
-            print_row(path, elag_device_name(dev), formats, sparsity, &row, json);
+            print_row(path, elag_device_name(dev), formats, sparsity, math, &row,
+                      dev_tf32 ? tf32_row.dense_ms : -1.0, json);
             fflush(stdout);
         }
     }
+    elag_device_free(dev_tf32);
     elag_device_free(dev);
     elag_net_free(net);
     return st == ELAG_OK ? 0 : elag_cli_fail(st);

@@ -21,7 +21,8 @@ typedef struct elag_cuda_ctx {
     cusparseHandle_t sparse;    /* bound to stream (sparse formats use it) */
     void *workspace;            /* device, workspace_bytes: cuBLAS workspace */
     size_t workspace_bytes;
-    void *scratch;              /* device, scratch_bytes: mask_select state, grown on demand */
+    void *scratch;              /* device, scratch_bytes: mask_select state, xent partials;
+                                 * grown on demand */
     size_t scratch_bytes;
     unsigned long long *counter; /* device, 1: count_nonzero result */
     int use_pool;               /* cudaMallocAsync/cudaFreeAsync are supported */

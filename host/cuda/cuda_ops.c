@@ -46,13 +46,20 @@ static elag_status cuda_transpose(elag_backend *b, float *dst, const float *src,
 }
 
 /* Labels live on the device, so unlike the CPU backends this does not check their range
- * (that would cost a copy and a wait per batch); a label outside [0, cols) gives a NaN loss. */
+ * (that would cost a copy and a wait per batch); a label outside [0, cols) gives a NaN loss.
+ * The loss and hit sums use ctx->scratch (shared with mask_select: every op on the stream
+ * runs in order, so one op's use ends before the next one's starts). */
 static elag_status cuda_xent(elag_backend *b, const float *logits, const int32_t *labels,
                              int rows, int cols, float *dlogits, float *stats)
 {
     elag_cuda_ctx *ctx;
+    void *scratch = NULL;
+    if (rows == 0) return ELAG_OK;
     ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_xent(logits, labels, rows, cols, dlogits, stats, ctx->stream));
+    /* the per-block partial sums of the deterministic reduction (kernels/xent.cu) */
+    ELAG_TRY(elag_cuda_scratch(ctx, elag_cuda_xent_scratch_bytes(rows), &scratch));
+    ELAG_CUDA_CHECK(
+        elag_cuda_xent(logits, labels, rows, cols, dlogits, stats, scratch, ctx->stream));
     return ELAG_OK;
 }
 

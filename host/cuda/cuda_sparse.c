@@ -14,6 +14,22 @@
  * workspace (sized for max_n), and cusparseSpMM_preprocess for CSR ALG1/ALG3 (re-run when
  * n changes, since its analysis may depend on n).
  *
+ * Each set-up attempt (an algorithm in a layout) has its own sparse descriptor, made from
+ * the same device arrays (no copy) and destroyed with the attempt's workspace.
+ * cusparseSpMM_preprocess attaches its analysis to the descriptor and may point into the
+ * workspace it was given; with one shared descriptor, probing ALG1..ALG3 and freeing the
+ * losers' workspaces could leave a loser's analysis on the winner's descriptor, pointing
+ * at freed memory. With one descriptor per attempt the winner's descriptor has only ever
+ * seen its own preprocessing, on the workspace it keeps.
+ *
+ * Output buffers: cuSPARSE's C is called with beta = 0. We found no sentence in the
+ * cuSPARSE documentation of cusparseSpMM promising that C is then never read (BLAS makes
+ * that promise; cuSPARSE's generic API does not state it), so no C is ever uninitialised
+ * memory: y_tmp is zeroed when it is allocated (once, at sparse_create), and y comes from
+ * the backend's alloc, which zeroes. tests/test_cuda_sparse.c fills y with NaN before
+ * every product, so where C is y (CSR row-major, Blocked-ELL of whole blocks) a cuSPARSE
+ * that did read C with beta = 0 would fail it on a GPU.
+ *
  * Two places where cuSPARSE's view differs from elag's:
  *  - Blocked-ELL pads rows and cols up to whole blocks. x is then staged into x_pad
  *    (cols_pad, n) with zero rows appended, so no padded column ever reads past x, and
@@ -51,6 +67,7 @@ typedef enum sp_layout {
 typedef struct sp_plan {
     cusparseSpMMAlg_t alg;
     sp_layout layout;
+    cusparseSpMatDescr_t mat;    /* A, this plan's own: preprocessing attaches to it */
     int n;                       /* batch the dense descriptors describe; 0 = none yet */
     cusparseDnMatDescr_t dx, dy; /* B (x) and C (y or y_tmp) */
     void *buffer;                /* device, buffer_bytes: SpMM workspace */
@@ -65,12 +82,13 @@ struct elag_sparse_dev {
     int rows_pad, cols_pad;  /* cuSPARSE's shape (BELL: whole blocks; CSR: rows, cols) */
     int alg;                 /* CSR: 1..3 (the measured choice when asked for 0); BELL: 0 */
     int empty;               /* no stored entries: products are zeros, cuSPARSE not called */
+    int64_t nnz;             /* CSR: stored entries */
+    int block, ell_cols;     /* BELL: block size B, blocks per block row */
     int32_t *indptr;         /* device, rows + 1 (CSR) */
     int32_t *indices;        /* device, nnz (CSR) */
     int32_t *col_ind;        /* device, block_rows * ell_cols (BELL) */
     float *values;           /* device, nnz (CSR) or rows_pad * ell_cols * B (BELL) */
-    cusparseSpMatDescr_t mat;
-    sp_plan plan;
+    sp_plan plan;            /* the chosen algorithm, with its own descriptor of A */
     float *x_pad;            /* device, cols_pad * max_n, when cols_pad > cols */
     float *y_tmp;            /* device, rows_pad * max_n, when cuSPARSE cannot write y */
 };
@@ -125,8 +143,23 @@ static int alg_preprocesses(cusparseSpMMAlg_t alg)
     return alg == CUSPARSE_SPMM_CSR_ALG1 || alg == CUSPARSE_SPMM_CSR_ALG3;
 }
 
+/* A new descriptor of d's matrix over its device arrays (nothing is copied). */
+static cusparseStatus_t mat_create(const elag_sparse_dev *d, cusparseSpMatDescr_t *mat)
+{
+    if (d->format == ELAG_SPARSE_FORMAT_CSR)
+        return cusparseCreateCsr(mat, d->head.rows, d->head.cols, d->nnz, d->indptr, d->indices,
+                                 d->values, CUSPARSE_INDEX_32I, CUSPARSE_INDEX_32I,
+                                 CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F);
+    return cusparseCreateBlockedEll(mat, d->rows_pad, d->cols_pad, d->block,
+                                    (int64_t)d->ell_cols * d->block, d->col_ind, d->values,
+                                    CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F);
+}
+
+/* Frees everything of p (its descriptor of A with the preprocessing attached to it, and the
+ * workspace together), keeping only its algorithm and layout. */
 static void plan_free(elag_cuda_ctx *ctx, sp_plan *p)
 {
+    if (p->mat) (void)cusparseDestroySpMat(p->mat);
     if (p->dx) (void)cusparseDestroyDnMat(p->dx);
     if (p->dy) (void)cusparseDestroyDnMat(p->dy);
     elag_cuda_dev_free(ctx, p->buffer);
@@ -170,7 +203,7 @@ static elag_status plan_bind(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p,
         }
         size_t need = 0;
         SP_TRY(raw, cusparseSpMM_bufferSize(ctx->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                            plan_op_b(p), &one, d->mat, p->dx, &zero, p->dy,
+                                            plan_op_b(p), &one, p->mat, p->dx, &zero, p->dy,
                                             CUDA_R_32F, p->alg, &need));
         if (p->buffer == NULL || need > p->buffer_bytes) {
             elag_cuda_dev_free(ctx, p->buffer);
@@ -185,7 +218,7 @@ static elag_status plan_bind(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p,
     SP_TRY(raw, cusparseDnMatSetValues(p->dy, out));
     if (!p->prepared && alg_preprocesses(p->alg)) {
         SP_TRY(raw, cusparseSpMM_preprocess(ctx->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                            plan_op_b(p), &one, d->mat, p->dx, &zero, p->dy,
+                                            plan_op_b(p), &one, p->mat, p->dx, &zero, p->dy,
                                             CUDA_R_32F, p->alg, p->buffer));
     }
     p->prepared = 1;
@@ -193,18 +226,18 @@ static elag_status plan_bind(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p,
 }
 
 /* C = A B on the stream (beta = 0: C is written, never read). */
-static elag_status plan_run(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p,
-                            cusparseStatus_t *raw)
+static elag_status plan_run(elag_cuda_ctx *ctx, sp_plan *p, cusparseStatus_t *raw)
 {
     const float one = 1.0f, zero = 0.0f;
     SP_TRY(raw, cusparseSpMM(ctx->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE, plan_op_b(p), &one,
-                             d->mat, p->dx, &zero, p->dy, CUDA_R_32F, p->alg, p->buffer));
+                             p->mat, p->dx, &zero, p->dy, CUDA_R_32F, p->alg, p->buffer));
     return ELAG_OK;
 }
 
 /* Sets up `alg` for batch n on the probe buffers and runs it once, row-major first, then
- * column-major if cuSPARSE refuses the row-major layout for this algorithm. On success
- * *p is ready (its layout decided); on failure it is freed. */
+ * column-major if cuSPARSE refuses the row-major layout for this algorithm. Each attempt
+ * makes its own descriptor of A, so a refused attempt's preprocessing goes with it. On
+ * success *p is ready (its layout decided, its descriptor its own); on failure it is freed. */
 static elag_status plan_try(elag_cuda_ctx *ctx, elag_sparse_dev *d, cusparseSpMMAlg_t alg, int n,
                             const float *xprobe, float *yprobe, sp_plan *p)
 {
@@ -214,8 +247,19 @@ static elag_status plan_try(elag_cuda_ctx *ctx, elag_sparse_dev *d, cusparseSpMM
         *p = (sp_plan){0};
         p->alg = alg;
         p->layout = (sp_layout)layout;
-        st = plan_bind(ctx, d, p, n, xprobe, yprobe, &raw);
-        if (st == ELAG_OK) st = plan_run(ctx, d, p, &raw);
+        cusparseStatus_t made = mat_create(d, &p->mat);
+        if (made != CUSPARSE_STATUS_SUCCESS) {
+            raw = made;
+            p->mat = NULL;
+            st = elag_cuda_sparse_fail(made,
+                                       d->format == ELAG_SPARSE_FORMAT_CSR
+                                           ? "cusparseCreateCsr"
+                                           : "cusparseCreateBlockedEll",
+                                       __FILE__, __LINE__);
+        } else {
+            st = plan_bind(ctx, d, p, n, xprobe, yprobe, &raw);
+        }
+        if (st == ELAG_OK) st = plan_run(ctx, p, &raw);
         if (st == ELAG_OK) {
             st = ELAG_CUDA_STATUS(cudaStreamSynchronize(ctx->stream), "cudaStreamSynchronize");
             if (st == ELAG_OK) {
@@ -245,7 +289,7 @@ static int cmp_float(const void *a, const void *b)
 }
 
 /* Median time of one product with plan p (already bound), in ms, by CUDA events. */
-static elag_status plan_time(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p, float *ms)
+static elag_status plan_time(elag_cuda_ctx *ctx, sp_plan *p, float *ms)
 {
     cudaEvent_t e0 = NULL, e1 = NULL;
     float t[ALG_TIMING_RUNS];
@@ -253,10 +297,10 @@ static elag_status plan_time(elag_cuda_ctx *ctx, elag_sparse_dev *d, sp_plan *p,
     elag_status st;
     ELAG_CUDA_CHECK_GOTO(st, cudaEventCreate(&e0), done);
     ELAG_CUDA_CHECK_GOTO(st, cudaEventCreate(&e1), done);
-    for (int i = 0; i < ALG_TIMING_WARMUP; i++) ELAG_TRY_GOTO(st, plan_run(ctx, d, p, &raw), done);
+    for (int i = 0; i < ALG_TIMING_WARMUP; i++) ELAG_TRY_GOTO(st, plan_run(ctx, p, &raw), done);
     for (int i = 0; i < ALG_TIMING_RUNS; i++) {
         ELAG_CUDA_CHECK_GOTO(st, cudaEventRecord(e0, ctx->stream), done);
-        ELAG_TRY_GOTO(st, plan_run(ctx, d, p, &raw), done);
+        ELAG_TRY_GOTO(st, plan_run(ctx, p, &raw), done);
         ELAG_CUDA_CHECK_GOTO(st, cudaEventRecord(e1, ctx->stream), done);
         ELAG_CUDA_CHECK_GOTO(st, cudaEventSynchronize(e1), done);
         ELAG_CUDA_CHECK_GOTO(st, cudaEventElapsedTime(&t[i], e0, e1), done);
@@ -282,7 +326,7 @@ static elag_status choose_csr_alg(elag_cuda_ctx *ctx, elag_sparse_dev *d, const 
         float ms = 0.0f;
         elag_status st = plan_try(ctx, d, csr_algs[a], d->head.max_n, xprobe, yprobe, &p);
         if (st == ELAG_OK) {
-            st = plan_time(ctx, d, &p, &ms);
+            st = plan_time(ctx, &p, &ms);
             if (st != ELAG_OK) plan_free(ctx, &p);
         }
         if (st != ELAG_OK) {
@@ -301,12 +345,10 @@ static elag_status choose_csr_alg(elag_cuda_ctx *ctx, elag_sparse_dev *d, const 
         }
     }
     if (best == 0) return first_err != ELAG_OK ? first_err : ELAG_ERR_DEVICE;
-    /* Every candidate ran cusparseSpMM_preprocess on the same matrix descriptor d->mat, the
-     * last one possibly for another algorithm than the winner. We assume (not confirmed in
-     * the documentation) that the preprocessing belongs to the (matA, alg, buffer) it ran
-     * with, so it is run again for the winner at the next bind: one extra call, harmless
-     * if the assumption is wrong. */
-    d->plan.prepared = 0;
+    /* Each candidate ran on its own descriptor of A (plan_try), and the losers' descriptors
+     * were destroyed with their workspaces: the winner's preprocessing, for its own
+     * algorithm and workspace at max_n, is the only one its descriptor ever had, so it
+     * stays valid and is not re-run. */
     elag_clear_error(); /* a refused algorithm is not this call's failure */
     d->alg = best;
     return ELAG_OK;
@@ -315,8 +357,7 @@ static elag_status choose_csr_alg(elag_cuda_ctx *ctx, elag_sparse_dev *d, const 
 static void sparse_free(elag_cuda_ctx *ctx, elag_sparse_dev *d)
 {
     if (d == NULL) return;
-    if (d->mat) (void)cusparseDestroySpMat(d->mat);
-    plan_free(ctx, &d->plan);
+    plan_free(ctx, &d->plan); /* A's descriptor too */
     elag_cuda_dev_free(ctx, d->indptr);
     elag_cuda_dev_free(ctx, d->indices);
     elag_cuda_dev_free(ctx, d->col_ind);
@@ -356,6 +397,7 @@ static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a
 
     if (a->format == ELAG_SPARSE_FORMAT_CSR) {
         d->alg = opts->alg;
+        d->nnz = a->nnz;
         d->empty = a->rows == 0 || a->cols == 0 || a->nnz == 0;
         size_t indptr_bytes = sizeof(int32_t) * ((size_t)a->rows + 1);
         ELAG_TRY_GOTO(st, upload(ctx, a->indptr, indptr_bytes, &p), fail);
@@ -364,15 +406,11 @@ static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a
         d->indices = p;
         ELAG_TRY_GOTO(st, upload(ctx, a->values, sizeof(float) * (size_t)a->nnz, &p), fail);
         d->values = p;
-        if (!d->empty)
-            ELAG_CUDA_CHECK_GOTO(st, cusparseCreateCsr(&d->mat, a->rows, a->cols, a->nnz,
-                                                       d->indptr, d->indices, d->values,
-                                                       CUSPARSE_INDEX_32I, CUSPARSE_INDEX_32I,
-                                                       CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F),
-                                 fail);
     } else {
         int B = a->block;
         d->alg = 0;
+        d->block = B;
+        d->ell_cols = a->ell_cols;
         d->rows_pad = a->block_rows * B;
         d->cols_pad = (a->cols + B - 1) / B * B;
         /* nnz counts live entries: 0 means all padding (formats.c keeps ell_cols >= 1) */
@@ -382,12 +420,6 @@ static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a
         d->col_ind = p;
         ELAG_TRY_GOTO(st, upload(ctx, a->values, sizeof(float) * n_ind * (size_t)B * B, &p), fail);
         d->values = p;
-        if (!d->empty)
-            ELAG_CUDA_CHECK_GOTO(st, cusparseCreateBlockedEll(
-                                         &d->mat, d->rows_pad, d->cols_pad, B,
-                                         (int64_t)a->ell_cols * B, d->col_ind, d->values,
-                                         CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_32F),
-                                 fail);
     }
     if (d->empty) goto done;
 
@@ -400,6 +432,10 @@ static elag_status cuda_sparse_create(elag_backend *b, const elag_sparse_host *a
                                              ctx->stream), fail);
     ELAG_TRY_GOTO(st, elag_cuda_dev_alloc(ctx, sizeof(float) * d->rows_pad * nmax, &p), fail);
     yprobe = p;
+    /* cuSPARSE's C (kept as y_tmp below): zeroed once, never uninitialised memory (see the
+     * top of this file on beta = 0) */
+    ELAG_CUDA_CHECK_GOTO(st, cudaMemsetAsync(yprobe, 0, sizeof(float) * d->rows_pad * nmax,
+                                             ctx->stream), fail);
 
     if (a->format == ELAG_SPARSE_FORMAT_BELL)
         st = plan_try(ctx, d, CUSPARSE_SPMM_BLOCKED_ELL_ALG1, d->head.max_n, xprobe, yprobe,
@@ -467,7 +503,7 @@ static elag_status cuda_sparse_mm(elag_backend *b, elag_sparse_dev *d, const flo
     float *c = d->y_tmp ? d->y_tmp : y;
     cusparseStatus_t raw = CUSPARSE_STATUS_SUCCESS;
     ELAG_TRY(plan_bind(ctx, d, &d->plan, n, xs, c, &raw));
-    ELAG_TRY(plan_run(ctx, d, &d->plan, &raw));
+    ELAG_TRY(plan_run(ctx, &d->plan, &raw));
     if (d->y_tmp) {
         int col = d->plan.layout == SP_LAYOUT_COL;
         ELAG_CUDA_CHECK(elag_cuda_bias_relu_rows_from(y, d->y_tmp, col, col ? d->rows_pad : n, bias,

@@ -11,6 +11,11 @@
  * `repeat` samples.
  * Masks: Philox with a fixed seed, one uniform per weight (or per block) compared with the
  * sparsity, so the mask at 0.9 is a subset of the mask at 0.5 and every run is the same.
+ * Arithmetic: every row says what the device computed it in (`math`, from supports()):
+ * "tf32" for dense-tf32 and for Blocked-ELL on CUDA (cuSPARSE runs it on tensor cores
+ * only, so FP32 inputs are rounded to TF32), else "fp32". A TF32 sparse row is compared
+ * with dense-tf32 as well as with FP32 dense (speedup and crossover against each), so
+ * dense-tf32 is measured whenever a TF32 format runs, asked for or not.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "sparse/bench.h"
@@ -192,6 +197,18 @@ typedef struct bench_shape_run {
     int failures;
 } bench_shape_run;
 
+/* What backend b answers for format f (dense: a GEMM, with f->tf32 as asked). */
+static elag_support format_support(elag_backend *b, const elag_bench_format *f, char *why,
+                                   size_t why_len)
+{
+    elag_op_query q = {.format = f->format, .block = f->block, .alg = f->alg, .tf32 = f->tf32};
+    elag_op op = f->format == ELAG_SPARSE_FORMAT_DENSE ? ELAG_OP_GEMM : ELAG_OP_SPARSE_MM;
+    return elag_be_supports(b, op, &q, why, why_len);
+}
+
+/* The row label of a supports() answer (rows are only made for formats that run). */
+static const char *support_math(elag_support a) { return a == ELAG_SUPPORT_TF32 ? "tf32" : "fp32"; }
+
 static elag_bench_row *new_row(bench_shape_run *s, const elag_bench_format *f, int n)
 {
     ELAG_ASSERT(s->n_rows < s->cap_rows);
@@ -202,6 +219,9 @@ static elag_bench_row *new_row(bench_shape_run *s, const elag_bench_format *f, i
     r->m = s->sh->m, r->k = s->sh->k, r->n = n;
     r->threads = s->b->threads, r->repeat = s->c->repeat, r->warmup = s->c->warmup;
     r->speedup_vs_tf32 = NAN;
+    r->math = support_math(format_support(s->b, f, NULL, 0));
+    r->has_crossover_tf32 = -1;
+    r->crossover_tf32 = NAN;
     return r;
 }
 
@@ -235,6 +255,9 @@ static void note(const elag_bench_config *c, const char *fmt, ...)
 
 /* The baseline shown when the format list has no plain "dense": measured, not emitted. */
 static const elag_bench_format dense_hidden = {.name = "dense", .format = ELAG_SPARSE_FORMAT_DENSE};
+/* The TF32 baseline of TF32 sparse rows when the list has no dense-tf32: measured and emitted. */
+static const elag_bench_format dense_tf32_added = {
+    .name = "dense-tf32", .format = ELAG_SPARSE_FORMAT_DENSE, .tf32 = 1};
 
 /* Times the dense product (and TF32 when asked) for every batch. Pass 0 makes the rows;
  * pass 1, after the sparse series, times again and keeps the faster of the two, so a noisy
@@ -243,6 +266,10 @@ static elag_status dense_pass(bench_shape_run *s, const elag_bench_format *dense
                               const elag_bench_format *tf32, int pass)
 {
     const elag_bench_config *c = s->c;
+    /* the device's own setting (opened with tf32 on, its plain GEMMs are TF32 already), put
+     * back after each TF32 timing */
+    elag_op_query plain = {.tf32 = 0};
+    int was_tf32 = elag_be_supports(s->b, ELAG_OP_GEMM, &plain, NULL, 0) == ELAG_SUPPORT_TF32;
     for (int bi = 0; bi < c->n_batches; bi++) {
         int n = c->batches[bi];
         bench_op o = {s->b, s->sh->m, s->sh->k, n, s->dw, NULL, s->dx, s->dy};
@@ -255,7 +282,7 @@ static elag_status dense_pass(bench_shape_run *s, const elag_bench_format *dense
             if (t) ELAG_TRY(elag_backend_set_tf32(s->b, 1));
             elag_status st = time_op(&o, c, s->samples, &tmp);
             if (t) {
-                elag_status st2 = elag_backend_set_tf32(s->b, 0);
+                elag_status st2 = elag_backend_set_tf32(s->b, was_tf32);
                 if (st == ELAG_OK) st = st2;
             }
             ELAG_TRY(st);
@@ -330,7 +357,8 @@ static elag_status sparse_series(bench_shape_run *s, const elag_bench_format *f,
     return st;
 }
 
-/* Crossover of every sparse row's (batch, format) series, over this shape's rows. */
+/* Crossover of every sparse row's (batch, format) series, over this shape's rows: against
+ * FP32 dense, and against dense-tf32 where every point of the series has it. */
 static void crossovers(bench_shape_run *s)
 {
     int n = s->n_rows;
@@ -355,6 +383,14 @@ static void crossovers(bench_shape_run *s)
         for (int a = 0; a < cnt; a++)
             sv[a] = s->rows[idx[a]].sparsity, pv[a] = s->rows[idx[a]].speedup_vs_dense;
         r->has_crossover = elag_bench_crossover(sv, pv, cnt, &r->crossover);
+        int all_tf32 = 1;
+        for (int a = 0; a < cnt; a++) {
+            pv[a] = s->rows[idx[a]].speedup_vs_tf32;
+            all_tf32 &= !isnan(pv[a]);
+        }
+        r->has_crossover_tf32 =
+            all_tf32 ? elag_bench_crossover(sv, pv, cnt, &r->crossover_tf32) : -1;
+        if (r->has_crossover_tf32 != 1) r->crossover_tf32 = NAN;
     }
 done:
     free(sv), free(pv), free(idx);
@@ -365,12 +401,29 @@ done:
  * is also noted. */
 static int format_runs(elag_backend *b, const elag_bench_format *f, const elag_bench_config *c)
 {
-    elag_op_query q = {.format = f->format, .block = f->block, .alg = f->alg, .tf32 = f->tf32};
-    elag_op op = f->format == ELAG_SPARSE_FORMAT_DENSE ? ELAG_OP_GEMM : ELAG_OP_SPARSE_MM;
     char why[160];
-    if (elag_be_supports(b, op, &q, why, sizeof why) != ELAG_SUPPORT_NO) return 1;
+    if (format_support(b, f, why, sizeof why) != ELAG_SUPPORT_NO) return 1;
     note(c, "%s: %s; skipped on %s", f->name, why, b->name);
     return 0;
+}
+
+/* The dense-tf32 row a TF32 sparse format needs when the list has none: &dense_tf32_added
+ * when some sparse format of the list runs in TF32 on b and b runs dense-tf32, else NULL.
+ * *tf32_format (when not NULL) names that format, for the note. */
+static const elag_bench_format *tf32_baseline_to_add(elag_backend *b, const elag_bench_config *c,
+                                                     const char **tf32_format)
+{
+    const elag_bench_format *sparse_tf32 = NULL;
+    for (int f = 0; f < c->n_formats; f++) {
+        const elag_bench_format *fm = &c->formats[f];
+        if (fm->format == ELAG_SPARSE_FORMAT_DENSE && fm->tf32) return NULL; /* listed */
+        if (fm->format != ELAG_SPARSE_FORMAT_DENSE && !sparse_tf32 &&
+            format_support(b, fm, NULL, 0) == ELAG_SUPPORT_TF32)
+            sparse_tf32 = fm;
+    }
+    if (!sparse_tf32 || !format_runs(b, &dense_tf32_added, NULL)) return NULL;
+    if (tf32_format) *tf32_format = sparse_tf32->name;
+    return &dense_tf32_added;
 }
 
 /* Everything of one shape; rows handed to c->emit at the end. */
@@ -388,6 +441,7 @@ static elag_status run_shape(elag_backend *b, const elag_bench_config *c,
         else if (format_runs(b, fm, NULL))
             want_tf32 = fm;
     }
+    if (!want_tf32) want_tf32 = tf32_baseline_to_add(b, c, NULL);
     for (int f = 0; f < c->n_formats; f++)
         n_sparse += c->formats[f].format != ELAG_SPARSE_FORMAT_DENSE &&
                     format_runs(b, &c->formats[f], NULL);
@@ -476,6 +530,10 @@ elag_status elag_bench_spmm(elag_backend *b, const elag_bench_config *c)
             return elag_fail(ELAG_ERR_USAGE, "bench: shape %s is %dx%d", c->shapes[i].name,
                              c->shapes[i].m, c->shapes[i].k);
     for (int f = 0; f < c->n_formats; f++) (void)format_runs(b, &c->formats[f], c); /* notes */
+    const char *tf32_format = NULL;
+    if (tf32_baseline_to_add(b, c, &tf32_format))
+        note(c, "dense-tf32 added: %s runs in TF32 on %s (tensor cores), so its rows are also "
+                "compared with cuBLAS TF32", tf32_format, b->name);
     char mask_name[32];
     if (c->mask == ELAG_BENCH_MASK_MODEL)
         snprintf(mask_name, sizeof mask_name, "model");

@@ -59,7 +59,7 @@ typedef enum elag_bench_mask {
     ELAG_BENCH_MASK_MODEL = 2   /* the shapes' own masks (ELAG_BENCH_SHAPES_FROM_MODEL) */
 } elag_bench_mask;
 
-#define ELAG_BENCH_ROW_VERSION 1
+#define ELAG_BENCH_ROW_VERSION 2 /* 2: math, has_crossover_tf32, crossover_tf32 */
 
 /* One measured variant (times in ms, rates per second). */
 typedef struct elag_bench_row {
@@ -80,6 +80,14 @@ typedef struct elag_bench_row {
     int has_crossover;                  /* sparse rows: a crossover exists (else "none") */
     double crossover;                   /* lowest sparsity above which this format beats dense */
     int threads, repeat, warmup, inner; /* inner: products per timed sample */
+    /* version 2 */
+    const char *math; /* "fp32", or "tf32" when the device rounds this product's FP32 inputs
+                       * to TF32 (dense-tf32; Blocked-ELL on CUDA, which cuSPARSE runs on
+                       * tensor cores only): compare a tf32 row with dense-tf32 */
+    int has_crossover_tf32; /* sparse rows: 1 crossover_tf32 holds the sparsity above which
+                             * the format beats dense-tf32, 0 it never does, -1 dense-tf32
+                             * was not measured */
+    double crossover_tf32;
 } elag_bench_row;
 
 #define ELAG_BENCH_SPMM_OPTIONS_VERSION 1
@@ -116,7 +124,9 @@ typedef struct elag_bench_spmm_options {
 elag_status elag_bench_spmm_options_init(elag_bench_spmm_options *opts, unsigned int version);
 
 /* Runs the spmm benchmark over `shapes` on `device`. Formats the device cannot run
- * (dense-tf32 and csr-algN on the CPU) are skipped with a note. */
+ * (dense-tf32 and csr-algN on the CPU) are skipped with a note. When a sparse format runs
+ * in TF32 there (Blocked-ELL on CUDA) and the list lacks dense-tf32, dense-tf32 is measured
+ * and emitted too (with a note): a TF32 row is compared with a TF32 baseline. */
 elag_status elag_bench_spmm_run(elag_device_t *device, const elag_bench_shape_list_t *shapes,
                                 const elag_bench_spmm_options *opts);
 

@@ -111,9 +111,30 @@ elag_status elag_infer_evaluate(elag_infer_t *s, const elag_testset_t *t, int ba
 /* max_i |a_i - b_i| / max(1, |b_i|) over n values, b the reference; a NaN in either array
  * gives +inf. `elag infer --verify` compares a network's logits (a) with those of the same
  * file run dense (b: elag_infer_options.dense = 1) and wants at most
- * ELAG_INFER_VERIFY_TOL. */
+ * elag_net_verify_tol(): ELAG_INFER_VERIFY_TOL when both runs are FP32,
+ * ELAG_INFER_VERIFY_TOL_TF32 when either rounds its inputs to TF32. */
 double elag_logits_max_rel_err(const float *a, const float *b, size_t n);
 #define ELAG_INFER_VERIFY_TOL 1e-4
+/* TF32 keeps 10 mantissa bits: one product of two inputs, each converted with a relative
+ * error below 2^-10 (truncation; 2^-11 when rounded to nearest), is off by up to 2^-9 of
+ * sum |w| |x| per layer (tests/support/tf32.h derives it). A logit passes through several
+ * such layers and sum |w| |x| exceeds max(1, |y|) where terms cancel; 16 x 2^-9 = 2^-5
+ * allows for both. That factor is an assumption, not a guarantee: tests/test_tf32_bound.c
+ * emulates TF32 networks on the CPU and checks that their error stays within a quarter of
+ * this, and above ELAG_INFER_VERIFY_TOL (which TF32 cannot meet). */
+#define ELAG_INFER_VERIFY_TOL_TF32 0.03125
+
+/* The arithmetic `net` runs in on `device`: "tf32" when any of its products rounds FP32
+ * inputs to TF32 there (a Blocked-ELL weight on CUDA, which cuSPARSE runs on tensor cores
+ * only; any dense weight when the device was opened with tf32 = 1), else "fp32". dense: 1
+ * for the run with every weight dense (elag_infer_options.dense). A format the device
+ * cannot run counts as "fp32" (elag_infer_open refuses it). */
+const char *elag_net_math(const elag_net_t *net, elag_device_t *device, int dense);
+
+/* The tolerance `elag infer --verify` holds `net` on `device` to: ELAG_INFER_VERIFY_TOL_TF32
+ * when its own formats or its dense run compute in TF32 there (elag_net_math), else
+ * ELAG_INFER_VERIFY_TOL. */
+double elag_net_verify_tol(const elag_net_t *net, elag_device_t *device);
 
 #ifdef __cplusplus
 }
