@@ -7,12 +7,16 @@
 #include <criterion/criterion.h>
 
 #include "io/atomic.h"
+#include "io/safetensors.h"
 #include "support/testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -260,5 +264,104 @@ Test(atomic, mkdirs_creates_nested_folders)
     free(file);
     free(leaf);
     free(deep);
+    free(dir);
+}
+
+/* ---- a full disk: every writer names the reason ---- */
+
+enum { BIG = 1 << 16 };
+
+static elag_status write_whole(const char *path)
+{
+    static char data[BIG];
+    memset(data, 'x', sizeof data);
+    return elag_atomic_write(path, data, sizeof data);
+}
+
+/* fprintf through the atomic file: the failure surfaces only at commit (ferror, flush) */
+static elag_status write_streamed(const char *path)
+{
+    elag_atomic_file af;
+    elag_status st = elag_atomic_open(&af, path);
+    if (st != ELAG_OK) return st;
+    for (int i = 0; i < BIG / 16; i++) fprintf(af.fp, "line %09d\n", i);
+    return elag_atomic_commit(&af);
+}
+
+/* a small write that sits in stdio's buffer until commit flushes it */
+static elag_status write_small(const char *path)
+{
+    return elag_atomic_write(path, "0123456789abcdefghijklmnopqrstuvwxyz0123456789", 46);
+}
+
+static elag_status write_safetensors(const char *path)
+{
+    static float data[BIG / 4];
+    int64_t shape[1] = {BIG / 4};
+    elag_st_writer *w;
+    elag_status st = elag_st_writer_init(&w);
+    if (st == ELAG_OK) st = elag_st_writer_add(w, "t", ELAG_DTYPE_F32, 1, shape, data);
+    if (st == ELAG_OK) st = elag_st_writer_meta(w, "format", "x");
+    if (st == ELAG_OK) st = elag_st_writer_save(w, path);
+    elag_st_writer_free(w);
+    return st;
+}
+
+/* Runs fn(path) in a child whose files cannot grow past 32 bytes (RLIMIT_FSIZE with
+ * SIGXFSZ ignored: write(2) fails with EFBIG, as it fails with ENOSPC on a full disk) and
+ * returns its status and message. */
+static elag_status write_limited(elag_status (*fn)(const char *), const char *path, char *msg,
+                                 size_t cap)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        close(fds[0]);
+        struct rlimit rl = {32, 32};
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(100);
+        elag_status st = fn(path);
+        const char *m = elag_last_error();
+        ssize_t n = write(fds[1], m, strlen(m));
+        (void)n;
+        _exit(st == ELAG_OK ? 0 : -st);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], msg + len, cap - 1 - len)) > 0) len += (size_t)n;
+    msg[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 100, "setrlimit failed");
+    return WEXITSTATUS(status) == 0 ? ELAG_OK : (elag_status)-WEXITSTATUS(status);
+}
+
+Test(atomic, full_disk_names_the_reason_and_keeps_the_old_file)
+{
+    static const struct {
+        const char *what;
+        elag_status (*fn)(const char *);
+    } writers[] = {{"atomic_write", write_whole},
+                   {"streamed", write_streamed},
+                   {"buffered", write_small},
+                   {"safetensors", write_safetensors}};
+    char *dir = elag_test_tmpdir("atomic");
+    char *path = join(dir, "model.safetensors");
+    for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++) {
+        cr_assert_eq(elag_atomic_write(path, "old", 3), ELAG_OK);
+        char msg[1024], want[1200];
+        elag_status st = write_limited(writers[i].fn, path, msg, sizeof msg);
+        cr_assert_eq(st, ELAG_ERR_IO, "%s: status %d: %s", writers[i].what, st, msg);
+        snprintf(want, sizeof want, "%s: write failed: %s", path, strerror(EFBIG));
+        cr_assert_str_eq(msg, want, "%s", writers[i].what);
+        expect_content(path, "old");
+        cr_assert_eq(count_entries(dir), 1, "%s", writers[i].what);
+    }
+    elag_test_rmtree(dir);
+    free(path);
     free(dir);
 }

@@ -248,6 +248,13 @@ Test(bench, engine_rows_on_the_cpu)
         cr_expect(r->median_ms > 0 && r->p10_ms <= r->median_ms && r->median_ms <= r->p90_ms);
         cr_expect(r->is_sparse && r->inner >= 1 && r->threads == 1 && r->repeat == 3);
         cr_expect_float_eq(r->actual_sparsity, 1.0 - r->nnz / (37.0 * 29.0), 1e-12);
+        /* the mask has the requested sparsity: each of the 1073 weights is dropped with
+         * probability s, so the measured sparsity lies within 5 standard deviations of s
+         * (0.046 at s = 0.9; a mask that ignored or inverted s would be 0.4 or more away) */
+        cr_expect_float_eq(r->sparsity, s, 1e-12);
+        cr_expect(fabs(r->actual_sparsity - s) <= 5 * sqrt(s * (1 - s) / (37.0 * 29.0)) + 1e-12,
+                  "requested sparsity %g, the mask has %g (nnz %lld)", s, r->actual_sparsity,
+                  (long long)r->nnz);
         cr_expect_float_eq(r->gflops, 2.0 * r->nnz * 7 / (r->median_ms * 1e-3) * 1e-9, 1e-6);
         cr_expect_float_eq(r->effective_gflops, 2.0 * 37 * 29 * 7 / (r->median_ms * 1e-3) * 1e-9,
                            1e-6);

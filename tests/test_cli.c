@@ -197,6 +197,10 @@ Test(cli, train_then_eval)
     free(o);
     cr_assert_eq(elag("eval runs/tiny/model.safetensors"), 0);
     expect_output("fc1");
+    /* the device note, kept back while the input is checked, is printed on success (a
+     * failure prints only its error: tests/test_bad_inputs.c) */
+    cr_assert_eq(elag("eval runs/tiny/model.safetensors --device auto"), 0);
+    expect_output("device found, using ");
 }
 
 Test(cli, existing_run_folder_is_not_touched)

@@ -48,7 +48,13 @@ static void train_tiny(void)
     snprintf(out_file, sizeof out_file, "%s/.out", dir);
 }
 
-TestSuite(export, .init = train_tiny);
+static void remove_tiny(void)
+{
+    elag_test_rmtree(dir);
+    free(dir);
+}
+
+TestSuite(export, .init = train_tiny, .fini = remove_tiny);
 
 static void export_as(const char *spec_text, const char *path)
 {
@@ -256,6 +262,31 @@ Test(export, cli_export_infer_bench_model)
     cr_assert_eq(elag("infer m.csr.st --batch 0"), 2);
     cr_assert_eq(elag("export model.safetensors --format csr -o ./model.safetensors"), 2);
     expect_output("is MODEL itself");
+    cr_assert_eq(elag("export model.safetensors --format csr -o ./model.safetensors --force"), 2,
+                 "--force never replaces MODEL itself");
+    expect_output("is MODEL itself");
+    /* an existing output is replaced only with --force; refused with one line, untouched */
+    char path[900], *before, *after;
+    size_t before_len, after_len;
+    snprintf(path, sizeof path, "%s/m.csr.st", dir);
+    OK(elag_read_file(path, &before, &before_len));
+    cr_assert_eq(elag("export model.safetensors --format dense -o m.csr.st"), 2);
+    char *msg = output();
+    cr_assert_str_eq(msg, "elag export: m.csr.st exists; pass --force to replace it (see 'elag "
+                          "export --help')\n");
+    free(msg);
+    OK(elag_read_file(path, &after, &after_len));
+    cr_assert(before_len == after_len && memcmp(before, after, before_len) == 0,
+              "a refused export changed the existing file");
+    free(after);
+    cr_assert_eq(elag("export model.safetensors --format dense -o m.csr.st --force"), 0);
+    OK(elag_read_file(path, &after, &after_len));
+    cr_assert(after_len != before_len || memcmp(before, after, before_len) != 0,
+              "--force did not replace the file");
+    free(after);
+    free(before);
+    cr_assert_eq(elag("export model.safetensors --format bell:8"), 2, "default name exists");
+    expect_output("model.bell8.safetensors exists; pass --force");
     cr_assert_eq(elag("eval model.safetensors --device cpu"), 0, "the checkpoint is untouched");
     cr_assert_eq(elag("infer model.safetensors"), 2, "a checkpoint is not an export");
     expect_output("not an elag export");

@@ -185,6 +185,60 @@ Test(idx, refuses_truncated_pixels)
     free(dir);
 }
 
+/* Headers that claim far more data than the file holds (up to 2^32 images of 4096 x 4096
+ * pixels: 2^58 bytes as floats) are truncated files, bad input, not "out of memory", for a
+ * plain file (its size is known up front) and a gzip'd one (read until it runs out). */
+Test(idx, refuses_header_claiming_more_than_the_file)
+{
+    char *dir = elag_test_tmpdir("idx");
+    static const struct {
+        const char *name;
+        int gz;
+        uint32_t n, rows, cols;
+    } cases[] = {
+        {"plain-huge", 0, 0xffffffffu, 4096, 4096},
+        {"gz-huge.gz", 1, 0xffffffffu, 4096, 4096},
+        {"plain-one-more", 0, FIX_N + 1, FIX_ROWS, FIX_COLS},
+        {"gz-one-more.gz", 1, FIX_N + 1, FIX_ROWS, FIX_COLS},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *im = join(dir, cases[c].name), *lb = join(dir, "lb");
+        unsigned char h[16 + FIX_PIX], l[8 + FIX_N + 1];
+        put_be32(h, 0x00000803u);
+        put_be32(h + 4, cases[c].n);
+        put_be32(h + 8, cases[c].rows);
+        put_be32(h + 12, cases[c].cols);
+        for (size_t i = 0; i < FIX_PIX; i++) h[16 + i] = fixture_pixel(i);
+        write_bytes(im, cases[c].gz, h, sizeof h);
+        put_be32(l, 0x00000801u); /* a label file claiming as many, holding FIX_N + 1 */
+        put_be32(l + 4, cases[c].n);
+        memset(l + 8, 1, FIX_N + 1);
+        write_bytes(lb, cases[c].gz, l, cases[c].n == FIX_N + 1 ? sizeof l : sizeof l - 1);
+        char want[512];
+        snprintf(want, sizeof want, "%s: truncated", im);
+        expect_refused(im, lb, want);
+        free(im);
+        free(lb);
+    }
+    /* the label file alone short (images complete) */
+    char *im = join(dir, "im"), *lb = join(dir, "lb");
+    write_images(im, 0, 0x00000803u, FIX_N, FIX_ROWS, FIX_COLS, -1);
+    unsigned char l[8 + FIX_N];
+    put_be32(l, 0x00000801u);
+    put_be32(l + 4, FIX_N);
+    memset(l + 8, 2, FIX_N);
+    write_bytes(lb, 0, l, sizeof l - 1);
+    char want[512];
+    snprintf(want, sizeof want, "%s: truncated: the header claims %d bytes of data, the file "
+             "holds %d", lb, FIX_N, FIX_N - 1);
+    expect_refused(im, lb, want);
+    cr_assert_str_eq(elag_last_error(), want);
+    free(im);
+    free(lb);
+    elag_test_rmtree(dir);
+    free(dir);
+}
+
 Test(idx, refuses_wrong_magic)
 {
     char *dir = elag_test_tmpdir("idx");

@@ -166,21 +166,26 @@ Test(formats, validate_catches_broken_csr)
 Test(formats, validate_catches_broken_bell)
 {
     float *w = matrix(40, 40, 0.9, 5, 0);
+    w[0] = w[16] = 1.0f; /* blocks (0, 0) and (0, 1) kept: block row 0 starts 0, 1 */
     elag_sparse_host h;
     OK(elag_sparse_from_dense(w, 40, 40, ELAG_SPARSE_FORMAT_BELL, 16, &h));
     OK(elag_sparse_validate(&h, "W"));
+    cr_assert_geq(h.ell_cols, 2);
+    cr_assert(h.col_ind[0] == 0 && h.col_ind[1] == 1, "block row 0: %d %d", h.col_ind[0],
+              h.col_ind[1]);
     int32_t saved = h.col_ind[0];
     h.col_ind[0] = 3; /* 3 block columns: 0..2 */
     expect_invalid(&h, "out of range");
     h.col_ind[0] = -2;
     expect_invalid(&h, "out of range");
     h.col_ind[0] = saved;
-    if (h.ell_cols >= 2) {
-        int32_t a = h.col_ind[0], b = h.col_ind[1];
-        h.col_ind[0] = b, h.col_ind[1] = a;
-        if (b >= 0) expect_invalid(&h, "not strictly increasing");
-        h.col_ind[0] = a, h.col_ind[1] = b;
-    }
+    h.col_ind[0] = 1, h.col_ind[1] = 0; /* swapped */
+    expect_invalid(&h, "not strictly increasing");
+    h.col_ind[0] = 1, h.col_ind[1] = 1; /* one block twice */
+    expect_invalid(&h, "not strictly increasing");
+    h.col_ind[0] = -1, h.col_ind[1] = 1; /* padding first */
+    expect_invalid(&h, "padding");
+    h.col_ind[0] = 0, h.col_ind[1] = 1;
     OK(elag_sparse_validate(&h, "W"));
     /* a value in the padded rows (40..47 of block row 2) */
     size_t vcols = (size_t)h.ell_cols * 16;

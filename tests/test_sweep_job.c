@@ -116,8 +116,8 @@ Test(sweep_job, a_run_through_its_steps)
     train_ok(&job);
     join(job.cmd.argv, line, sizeof line);
     snprintf(want, sizeof want,
-             "export %s/model.safetensors --format csr -o %s/model.csr.safetensors", job.dir,
-             job.dir);
+             "export %s/model.safetensors --format csr -o %s/model.csr.safetensors --force",
+             job.dir, job.dir);
     cr_assert_str_eq(line, want);
     cr_assert_eq(job.cmd.log_append, 1);
 

@@ -166,7 +166,11 @@ Test(train, validation_split_reported)
     cfg.data.val_split = 0.25;
     char *dir = elag_test_tmpdir("val");
     elag_train_summary s = run(&cfg, dir, NULL, 0);
-    cr_assert(s.val_accuracy >= 0.0 && s.val_accuracy <= 1.0);
+    /* the held-out quarter is classified well above chance (0.25 for 4 classes): the model
+     * learnt, and the figure is an evaluation of it, not a default or the training loss */
+    cr_assert_gt(s.val_accuracy, 0.8, "validation accuracy %.4f (chance 0.25)", s.val_accuracy);
+    cr_assert_leq(s.val_accuracy, 1.0);
     cr_assert_eq(s.steps, 3 * 12, "384 training examples at batch 32");
+    elag_test_rmtree(dir);
     free(dir);
 }

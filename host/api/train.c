@@ -22,10 +22,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Bytes of an elag_run_options of `version`: version 1 ends before `note`. */
+/* Bytes of an elag_run_options of `version`: version 1 ends before `note`, version 2
+ * before `interrupt`. */
 static size_t run_options_size(unsigned int version)
 {
-    return version == 1 ? offsetof(elag_run_options, note) : sizeof(elag_run_options);
+    if (version == 1) return offsetof(elag_run_options, note);
+    if (version == 2) return offsetof(elag_run_options, interrupt);
+    return sizeof(elag_run_options);
 }
 
 elag_status elag_run_options_init(elag_run_options *opts, unsigned int version)
@@ -98,19 +101,18 @@ static void fill_result(const elag_config *cfg, const elag_train_summary *s, ela
     r->mask_updates = s->mask_updates;
 }
 
-/* The run folder: checked, created, emptied of an old metrics.jsonl, config.yaml written. */
-static elag_status prepare_folder(const elag_config *cfg, const char *out, int resume, int force,
-                                  const char *checkpoint)
+/* The run folder, once every input is known good: checked, created, emptied of an old
+ * run's metrics.jsonl and summary.json (a fresh run), config.yaml written. */
+static elag_status prepare_folder(const elag_config *cfg, const char *out, int resume, int force)
 {
-    if (resume && access(checkpoint, R_OK) != 0) /* the CLI's words: `elag train --resume` */
-        return elag_fail(ELAG_ERR_INPUT, "--resume %s: no checkpoint %s", out, checkpoint);
     if (!resume && !force && path_in_use(out))
         return elag_fail(ELAG_ERR_INPUT,
                          "%s: run folder exists (use --force to overwrite it, or --out DIR)", out);
     ELAG_TRY(elag_mkdirs(out));
     char path[ELAG_PATH_LEN + 32];
-    if (!resume) {
-        snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+    static const char *const stale[] = {"metrics.jsonl", "summary.json"};
+    for (size_t i = 0; !resume && i < sizeof stale / sizeof stale[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, stale[i]);
         if (unlink(path) != 0 && errno != ENOENT)
             return elag_fail(ELAG_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
     }
@@ -148,6 +150,8 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
         }
     }
     if (config_path == NULL) return elag_fail(ELAG_ERR_USAGE, "elag_run_train: no config");
+    if (o.resume && access(checkpoint, R_OK) != 0) /* the CLI's words: `elag train --resume` */
+        return elag_fail(ELAG_ERR_INPUT, "--resume %s: no checkpoint %s", out_dir, checkpoint);
 
     /* 1. everything that can be wrong with the input, before any write */
     elag_config *cfg = malloc(sizeof *cfg); /* large: not on the caller's stack */
@@ -175,18 +179,29 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
         out_dir = out_buf;
     }
 
+    /* the model built, the data uploaded and (resume) the checkpoint checked against both */
+    elag_trainer *trainer = NULL;
+    progress_relay relay = {o.progress, o.progress_user};
+    elag_train_options topts = {.out_dir = out_dir,
+                                .resume_path = o.resume ? checkpoint : NULL,
+                                .progress = o.progress ? relay_progress : NULL,
+                                .progress_user = &relay,
+                                .interrupt = o.interrupt};
+    if (st == ELAG_OK) st = elag_trainer_init(&trainer, cfg, be, &data, &topts);
+
     /* 2. the run folder, 3. training */
-    if (st == ELAG_OK) st = prepare_folder(cfg, out_dir, o.resume, o.force, checkpoint);
+    if (st == ELAG_OK) st = prepare_folder(cfg, out_dir, o.resume, o.force);
     if (st == ELAG_OK) {
-        progress_relay relay = {o.progress, o.progress_user};
-        elag_train_options topts = {.out_dir = out_dir,
-                                    .resume_path = o.resume ? checkpoint : NULL,
-                                    .progress = o.progress ? relay_progress : NULL,
-                                    .progress_user = &relay};
         elag_train_summary summary;
-        st = elag_train_run(cfg, be, &data, &topts, &summary);
+        st = elag_trainer_run(trainer, &summary);
         if (st == ELAG_OK && result) fill_result(cfg, &summary, result);
+        if (st == ELAG_ERR_INTERRUPTED) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", elag_last_error());
+            elag_fail(st, "%s; resume with: elag train --resume %s", msg, out_dir);
+        }
     }
+    elag_trainer_free(trainer);
     if (have_data) elag_run_data_free(&data);
     elag_backend_free(be);
     free(cfg);

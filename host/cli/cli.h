@@ -48,7 +48,11 @@ void elag_cli_progress_init(elag_cli_progress *p, int quiet);
 void elag_cli_progress_update(const elag_run_progress *pr, void *user); /* elag_run_progress_fn */
 void elag_cli_progress_done(elag_cli_progress *p);
 
-/* Prints a library note on stderr as "elag: <text>" (an elag_note_fn; user unused). */
+/* Keeps a library note (an elag_note_fn; user unused) to print on stderr as
+ * "elag: <text>" once the command is past its input checks (main.c): at the first
+ * progress line, or when the command exits 0. A failing command prints only its error. */
 void elag_cli_note(const char *text, void *user);
+/* Prints the notes kept so far (progress lines call it). */
+void elag_cli_notes_flush(void);
 
 #endif /* ELAG_CLI_CLI_H */

@@ -2,8 +2,10 @@
  * `elag export MODEL --format F [-o FILE]`: writes a checkpoint's pruned model as a
  * self-contained safetensors export (include/elag/export.h) with every linear weight
  * dense, CSR or Blocked-ELL, or, with `auto`, in the format that ran fastest for that
- * layer on the target device. Prints one line per layer.
+ * layer on the target device. Prints one line per layer. An existing output file is
+ * replaced only with --force, and never when it is MODEL itself (under any name).
  */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@ static const char export_usage[] =
     "options:\n"
     "  --format F     dense | csr | bell | bell:B | auto (required)\n"
     "  -o, --out FILE output file (default: next to MODEL, <name>.<format>.safetensors)\n"
+    "  --force        replace FILE if it exists (never MODEL itself)\n"
     "  --device D     auto only: auto | cpu | cpu-ref | cuda | cuda:N (default auto)\n"
     "  --threads N    auto only: CPU threads, 0 = all cores (default 0)\n"
     "  --help         this help\n";
@@ -95,11 +98,16 @@ static void print_layers(const elag_net_t *net, int is_auto)
 int elag_cmd_export(int argc, char **argv)
 {
     const char *model = NULL, *format = NULL, *out = NULL, *device = "auto", *threads_s = NULL;
+    int force = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(export_usage, stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "--force") == 0) {
+            force = 1;
+            continue;
         }
         if ((r = elag_cli_take_value(argc, argv, &i, "--format", &format)) != 0 ||
             (r = elag_cli_take_value(argc, argv, &i, "--out", &out)) != 0 ||
@@ -132,6 +140,9 @@ int elag_cmd_export(int argc, char **argv)
         in_st.st_ino == out_st.st_ino)
         return elag_cli_usage_error("export", "-o %s is MODEL itself; choose another output file",
                                     out);
+    /* nor over any other file unless asked to (lstat: a dangling link is a file there too) */
+    if (!force && lstat(out, &out_st) == 0)
+        return elag_cli_usage_error("export", "%s exists; pass --force to replace it", out);
 
     elag_net_t *net = NULL;
     elag_status st = elag_net_from_checkpoint(&net, model);

@@ -2,10 +2,17 @@
  * `elag train`: arguments into elag_run_train (include/elag/train.h), which loads and
  * validates the config, opens the device, loads the data, and only then touches the run
  * folder, so bad input never changes an existing run; progress and the summary printed.
+ *
+ * SIGINT and SIGTERM set a flag the training loop reads at each step boundary: it writes
+ * a checkpoint and stops, the resume command is printed, and the exit code is 128 + the
+ * signal (130, 143). The handler puts the default actions back, so a second Ctrl-C (or
+ * SIGTERM) ends the process at once. A diverged run exits 1.
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction */
 #include "cli.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
 
 #define MAX_SETS 64
@@ -25,7 +32,41 @@ static const char train_usage[] =
     "  --resume DIR     continue the run in DIR from its checkpoint (CONFIG defaults to\n"
     "                   DIR/config.yaml)\n"
     "  --quiet          no progress output\n"
-    "  --help           this help\n";
+    "  --help           this help\n"
+    "\n"
+    "Ctrl-C or SIGTERM writes a checkpoint at the next step and exits 130 or 143 (a second\n"
+    "Ctrl-C exits at once); --resume DIR continues from it. A NaN or Inf loss, gradient or\n"
+    "weight stops the run with exit 1, keeping the last good checkpoint.\n";
+
+/* The signal that asked training to stop. A handler can only reach a global; it is set
+ * here and read by the training loop through elag_run_options.interrupt. */
+static volatile sig_atomic_t elag_cli_train_interrupt = 0;
+
+static void on_interrupt(int sig)
+{
+    elag_cli_train_interrupt = sig;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGINT, &dfl, NULL); /* async-signal-safe: the next one ends the process */
+    sigaction(SIGTERM, &dfl, NULL);
+}
+
+static void catch_interrupts(struct sigaction *old_int, struct sigaction *old_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    elag_cli_train_interrupt = 0;
+    sigaction(SIGINT, NULL, old_int);
+    sigaction(SIGTERM, NULL, old_term);
+    /* a signal ignored at start (a background job of a script) stays ignored */
+    if (old_int->sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
+    if (old_term->sa_handler != SIG_IGN) sigaction(SIGTERM, &sa, NULL);
+}
 
 static void print_summary(const elag_run_result *r, const char *out)
 {
@@ -95,9 +136,18 @@ int elag_cmd_train(int argc, char **argv)
     o.progress = elag_cli_progress_update;
     o.progress_user = &prog;
     o.note = quiet ? NULL : elag_cli_note;
+    o.interrupt = &elag_cli_train_interrupt;
     elag_run_result r = ELAG_RUN_RESULT_INIT;
+    struct sigaction old_int, old_term;
+    catch_interrupts(&old_int, &old_term);
     elag_status st = elag_run_train(config_path, out, &o, &r); /* NULL CONFIG: DIR's */
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     elag_cli_progress_done(&prog);
+    if (st == ELAG_ERR_INTERRUPTED) { /* "interrupted at step S (...); resume with: ..." */
+        elag_cli_fail(st);
+        return 128 + (int)elag_cli_train_interrupt;
+    }
     if (st != ELAG_OK) return elag_cli_fail(st);
     char out_buf[ELAG_CLI_PATH_LEN + 8];
     if (!out) {

@@ -27,6 +27,26 @@ static const char usage[] =
     "\n"
     "exit codes: 0 success, 2 bad usage or bad input, 1 other failure\n";
 
+/* Library notes ("no CUDA device found, using the CPU") wait here until the command has
+ * got past its input checks: they are printed by the first progress line or when the
+ * command succeeds, and dropped when it fails, so a bad input stays one line. */
+enum { CLI_NOTES = 4, CLI_NOTE_LEN = 320 };
+static char notes[CLI_NOTES][CLI_NOTE_LEN];
+static int n_notes;
+
+void elag_cli_note(const char *text, void *user)
+{
+    (void)user;
+    if (n_notes == CLI_NOTES) elag_cli_notes_flush();
+    snprintf(notes[n_notes++], CLI_NOTE_LEN, "%s", text);
+}
+
+void elag_cli_notes_flush(void)
+{
+    for (int i = 0; i < n_notes; i++) fprintf(stderr, "elag: %s\n", notes[i]);
+    n_notes = 0;
+}
+
 int elag_cli_fail(elag_status st)
 {
     fprintf(stderr, "elag: %s\n", elag_last_error());
@@ -77,13 +97,19 @@ int main(int argc, char **argv)
         printf("elag %s\n", elag_version());
         return 0;
     }
-    if (strcmp(cmd, "train") == 0) return elag_cmd_train(argc - 1, argv + 1);
-    if (strcmp(cmd, "eval") == 0) return elag_cmd_eval(argc - 1, argv + 1);
-    if (strcmp(cmd, "export") == 0) return elag_cmd_export(argc - 1, argv + 1);
-    if (strcmp(cmd, "infer") == 0) return elag_cmd_infer(argc - 1, argv + 1);
-    if (strcmp(cmd, "bench") == 0) return elag_cmd_bench(argc - 1, argv + 1);
-    if (strcmp(cmd, "sweep") == 0) return elag_cmd_sweep(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0) return elag_cmd_report(argc - 1, argv + 1);
+    int (*run)(int, char **) = NULL;
+    if (strcmp(cmd, "train") == 0) run = elag_cmd_train;
+    if (strcmp(cmd, "eval") == 0) run = elag_cmd_eval;
+    if (strcmp(cmd, "export") == 0) run = elag_cmd_export;
+    if (strcmp(cmd, "infer") == 0) run = elag_cmd_infer;
+    if (strcmp(cmd, "bench") == 0) run = elag_cmd_bench;
+    if (strcmp(cmd, "sweep") == 0) run = elag_cmd_sweep;
+    if (strcmp(cmd, "report") == 0) run = elag_cmd_report;
+    if (run) {
+        int rc = run(argc - 1, argv + 1);
+        if (rc == 0) elag_cli_notes_flush(); /* a failure's message stays one line */
+        return rc;
+    }
     fprintf(stderr, "elag: unknown command '%s' (see 'elag --help')\n", cmd);
     return 2;
 }

@@ -28,6 +28,7 @@ void elag_cli_progress_update(const elag_run_progress *pr, void *user)
 {
     elag_cli_progress *p = user;
     if (p->quiet) return;
+    elag_cli_notes_flush(); /* training started: the input was good */
     char eta[32];
     format_eta(pr->eta_seconds, eta, sizeof eta);
     if (p->tty) {
@@ -67,10 +68,4 @@ void elag_cli_progress_done(elag_cli_progress *p)
 {
     if (p->drawn) fputc('\n', stderr);
     p->drawn = 0;
-}
-
-void elag_cli_note(const char *text, void *user)
-{
-    (void)user;
-    fprintf(stderr, "elag: %s\n", text);
 }

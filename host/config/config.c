@@ -219,15 +219,10 @@ static elag_status cfg_build(const char *yaml, size_t len, const char *origin,
     conv->cfg = cfg;
 
     ELAG_TRY_GOTO(st, elag_ynode_parse(&ctx, yaml ? yaml : "", len, -1, &root), done);
-    if (elag_ynode_is_null(root)) { /* empty file: a mapping with no keys */
-        elag_ynode *m = elag_ynode_new(ELAG_YNODE_MAPPING, NULL, -1);
-        if (!m) {
-            st = elag_fail(ELAG_ERR_NOMEM, "config: out of memory");
-            goto done;
-        }
-        m->line = m->col = 1;
-        elag_ynode_free(root);
-        root = m;
+    if (elag_ynode_is_null(root)) { /* empty, only comments, or `~`: a truncated file? */
+        st = elag_cfg_fail(&ctx, NULL, ELAG_ERR_INPUT,
+                           "the config is empty; write {} to mean all defaults");
+        goto done;
     }
     if (root->kind != ELAG_YNODE_MAPPING) {
         char got[96];

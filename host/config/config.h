@@ -112,6 +112,7 @@ typedef struct elag_config {
         int batch_size;        /* default 128 */
         int threads;           /* default 0 = all cores */
         int checkpoint_every;  /* epochs between checkpoints, 0 = only at the end */
+        long checkpoint_steps; /* steps between checkpoints, 0 = off */
         int eval_every_epoch;  /* default 0: test set only at the end */
         int log_every;         /* steps between metrics lines, default 100 */
         struct {

@@ -61,6 +61,7 @@ const elag_cfg_key elag_cfg_keys[] = {
     CFG_NUM("train.batch_size", ELAG_CFG_INT, train.batch_size, 1, INFINITY, 0, 0),
     CFG_NUM("train.threads", ELAG_CFG_INT, train.threads, 0, INFINITY, 0, 0),
     CFG_NUM("train.checkpoint_every", ELAG_CFG_INT, train.checkpoint_every, 0, INFINITY, 0, 0),
+    CFG_NUM("train.checkpoint_steps", ELAG_CFG_LONG, train.checkpoint_steps, 0, INFINITY, 0, 0),
     CFG_BOOL("train.eval_every_epoch", train.eval_every_epoch),
     CFG_NUM("train.log_every", ELAG_CFG_INT, train.log_every, 1, INFINITY, 0, 0),
     CFG_SECTION("train.optimizer"),

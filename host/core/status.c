@@ -45,6 +45,8 @@ const char *elag_status_name(elag_status s)
     case ELAG_ERR_DEVICE: return "device";
     case ELAG_ERR_UNSUPPORTED: return "unsupported";
     case ELAG_ERR_INTERNAL: return "internal";
+    case ELAG_ERR_DIVERGED: return "diverged";
+    case ELAG_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown";
 }

@@ -3,7 +3,9 @@
  * then one u32 per dimension) followed by u8 data. zlib's gzread reads gzip'd and
  * plain files alike. Both headers are checked against each other before any pixel
  * is read; pixels are scaled to [0, 1] while streaming, so no second full-size
- * buffer is needed.
+ * buffer is needed. A header is untrusted: a plain file must be as long as its header
+ * says, and the buffers grow with the data that actually arrives, so a header claiming
+ * more than the file holds is a truncated file (bad input), never "out of memory".
  */
 #define _POSIX_C_SOURCE 200809L
 #include "data/dataset.h"
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define IDX_MAGIC_IMAGES 0x00000803u
@@ -94,16 +97,36 @@ static elag_status idx_header(idx_stream *s, uint32_t magic, const char *kind, i
     return ELAG_OK;
 }
 
-/* Reads n images of `features` u8 pixels into x (n, features) as floats in [0, 1]. */
-static elag_status idx_pixels(idx_stream *s, float *x, size_t n, size_t features)
+/* Makes *buf (elements of `elem` bytes, *cap of them) hold at least `need`, growing
+ * geometrically up to `total`: memory follows the data read so far. */
+static elag_status grow(void *buf, size_t *cap, size_t need, size_t total, size_t elem,
+                        const char *path)
+{
+    if (need <= *cap) return ELAG_OK;
+    size_t ncap = *cap < (1u << 16) ? (1u << 16) : *cap * 2;
+    if (ncap > total) ncap = total;
+    if (ncap < need) ncap = need;
+    void *nb = realloc(*(void **)buf, ncap * elem);
+    if (!nb)
+        return elag_fail(ELAG_ERR_NOMEM, "%s: out of memory after %zu of %zu values", path, *cap,
+                         total);
+    *(void **)buf = nb;
+    *cap = ncap;
+    return ELAG_OK;
+}
+
+/* Reads n images of `features` u8 pixels into *x (n, features), allocated here, as floats
+ * in [0, 1]. */
+static elag_status idx_pixels(idx_stream *s, float **x, size_t n, size_t features)
 {
     unsigned char chunk[1 << 16];
-    size_t total = n * features, done = 0;
+    size_t total = n * features, done = 0, cap = 0;
     while (done < total) {
         size_t want = total - done < sizeof chunk ? total - done : sizeof chunk, got;
         elag_status st = idx_read(s, chunk, want, &got);
+        if (st == ELAG_OK) st = grow(x, &cap, done + got, total, sizeof **x, s->path);
         if (st != ELAG_OK) return st;
-        for (size_t i = 0; i < got; i++) x[done + i] = (float)chunk[i] / 255.f;
+        for (size_t i = 0; i < got; i++) (*x)[done + i] = (float)chunk[i] / 255.f;
         done += got;
         if (got < want)
             return elag_fail(ELAG_ERR_INPUT,
@@ -113,26 +136,44 @@ static elag_status idx_pixels(idx_stream *s, float *x, size_t n, size_t features
     return ELAG_OK;
 }
 
-static elag_status idx_labels(idx_stream *s, int32_t *y, size_t n)
+/* Reads n u8 labels into *y (n), allocated here. */
+static elag_status idx_labels(idx_stream *s, int32_t **y, size_t n)
 {
     unsigned char chunk[1 << 16];
-    size_t done = 0;
+    size_t done = 0, cap = 0;
     while (done < n) {
         size_t want = n - done < sizeof chunk ? n - done : sizeof chunk, got;
         elag_status st = idx_read(s, chunk, want, &got);
+        if (st == ELAG_OK) st = grow(y, &cap, done + got, n, sizeof **y, s->path);
         if (st != ELAG_OK) return st;
         for (size_t i = 0; i < got; i++) {
             if (chunk[i] >= IDX_CLASSES)
                 return elag_fail(ELAG_ERR_INPUT,
                                  "%s: label %d of example %zu is out of range [0, %d)", s->path,
                                  chunk[i], done + i, IDX_CLASSES);
-            y[done + i] = chunk[i];
+            (*y)[done + i] = chunk[i];
         }
         done += got;
         if (got < want)
             return elag_fail(ELAG_ERR_INPUT, "%s: truncated: expected %zu bytes of labels, got %zu",
                              s->path, n, done);
     }
+    return ELAG_OK;
+}
+
+/* A plain (not gzip'd) file must hold the `data` bytes its header claims after the
+ * `header` bytes; a gzip'd one is checked as it is read. */
+static elag_status idx_check_size(const idx_stream *s, size_t header, uint64_t data)
+{
+    struct stat sb;
+    if (!gzdirect(s->gz) || stat(s->path, &sb) != 0 || !S_ISREG(sb.st_mode)) return ELAG_OK;
+    uint64_t have = (uint64_t)sb.st_size;
+    if (have < header + data)
+        return elag_fail(ELAG_ERR_INPUT,
+                         "%s: truncated: the header claims %llu bytes of data, the file holds "
+                         "%llu",
+                         s->path, (unsigned long long)data,
+                         (unsigned long long)(have > header ? have - header : 0));
     return ELAG_OK;
 }
 
@@ -162,21 +203,17 @@ elag_status elag_idx_load(const char *images_path, const char *labels_path, long
         goto done;
     }
     size_t n = idims[0];
-    if (limit > 0 && (unsigned long)limit < n) n = (size_t)limit;
     size_t features = (size_t)idims[1] * idims[2];
-    if (n > SIZE_MAX / sizeof(float) / features) {
-        st = elag_fail(ELAG_ERR_NOMEM, "%s: %zu images of %zu pixels do not fit in memory",
-                       images_path, n, features);
+    st = idx_check_size(&im, 16, (uint64_t)n * features);
+    if (st == ELAG_OK) st = idx_check_size(&lb, 8, n);
+    if (st != ELAG_OK) goto done;
+    if (limit > 0 && (unsigned long)limit < n) n = (size_t)limit;
+    if (n == 0) {
+        st = elag_fail(ELAG_ERR_INPUT, "%s: holds no images", images_path);
         goto done;
     }
-    x = malloc(n * features * sizeof *x + 1);
-    y = malloc(n * sizeof *y + 1);
-    if (!x || !y) {
-        st = elag_fail(ELAG_ERR_NOMEM, "%s: out of memory for %zu images", images_path, n);
-        goto done;
-    }
-    st = idx_pixels(&im, x, n, features);
-    if (st == ELAG_OK) st = idx_labels(&lb, y, n);
+    st = idx_pixels(&im, &x, n, features);
+    if (st == ELAG_OK) st = idx_labels(&lb, &y, n);
     if (st != ELAG_OK) goto done;
 
     out->n = (long)n;

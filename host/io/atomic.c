@@ -79,7 +79,11 @@ elag_status elag_atomic_commit(elag_atomic_file *af)
     const char *what = NULL;
     int err = 0;
     if (ferror(fp)) {
+        /* an earlier buffered write failed; errno may have changed since, so flush again
+         * (the unwritten bytes are still buffered) for a fresh reason */
         what = "write failed";
+        errno = 0;
+        (void)fflush(fp);
         err = errno ? errno : EIO;
     } else if (fflush(fp) != 0) {
         what = "write failed";

@@ -13,6 +13,7 @@
 #include "io/atomic.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -310,15 +311,17 @@ elag_status elag_st_writer_save(elag_st_writer *w, const char *path)
         free(json);
         return st;
     }
+    errno = 0;
     int ok = fwrite(lenbytes, 1, 8, af.fp) == 8 && fwrite(json, 1, jlen, af.fp) == jlen;
     for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', af.fp) != EOF;
     for (int i = 0; ok && i < w->n; i++)
         ok = w->t[i].nbytes == 0 ||
              fwrite(w->t[i].data, 1, w->t[i].nbytes, af.fp) == w->t[i].nbytes;
+    int err = errno ? errno : EIO; /* the failed write's reason, before anything else runs */
     free(json);
     if (!ok) {
         elag_atomic_abort(&af);
-        return elag_fail(ELAG_ERR_IO, "%s: write failed", path);
+        return elag_fail(ELAG_ERR_IO, "%s: write failed: %s", path, strerror(err));
     }
     return elag_atomic_commit(&af);
 }

@@ -377,10 +377,11 @@ elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_p
     ELAG_TRY(elag_ledger_read(path, &l));
     report_ctx c = {.dir = dir};
     elag_status st = ELAG_OK;
-    int ok = 0, failed = 0, any_settings = 0;
+    int ok = 0, failed = 0, diverged = 0, any_settings = 0;
     for (int i = 0; st == ELAG_OK && i < l.n; i++) {
         if (strcmp(elag_ledger_status(l.rows[i]), "ok") != 0) {
-            failed++;
+            failed++; /* a diverged run is a failed one, counted apart too */
+            diverged += strcmp(elag_ledger_status(l.rows[i]), "diverged") == 0;
             continue;
         }
         ok++;
@@ -398,10 +399,12 @@ elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_p
     if (st == ELAG_OK) {
         FILE *f = af.fp;
         fprintf(f, "# Sweep report: %s\n\n", dir);
-        fprintf(f, "%d runs in `results.jsonl`: %d ok, %d failed. One row per method and target "
+        char div[48] = "";
+        if (diverged) snprintf(div, sizeof div, " (%d of them diverged)", diverged);
+        fprintf(f, "%d runs in `results.jsonl`: %d ok, %d failed%s. One row per method and target "
                    "sparsity%s; test accuracy is the mean ± sample standard deviation over the "
                    "seeds (a single seed shows no deviation). %s %s\n\n",
-                l.n, ok, failed, any_settings ? " (and settings of the other swept keys)" : "",
+                l.n, ok, failed, div, any_settings ? " (and settings of the other swept keys)" : "",
                 c.have_infer ? "Latency (per batch, median and p99) and throughput are sparse "
                                "inference of the CSR export (`elag infer`), mean over the runs "
                                "that have them."
@@ -414,6 +417,7 @@ elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_p
                              "with masks and optimizer state).");
         write_md_tables(&c, f, any_settings);
         if (failed) {
+            /* a diverged run's error says so ("train: diverged at step ...") */
             fprintf(f, "\n## Failed runs\n\n| run | error |\n| --- | --- |\n");
             for (int i = 0; i < l.n; i++)
                 if (strcmp(elag_ledger_status(l.rows[i]), "ok") != 0)

@@ -1,8 +1,10 @@
 /*
  * The ledger row of a finished run, from the files its steps left in <out>/runs/<id>/:
  * summary.json and model.safetensors (train), infer.json and model.csr.safetensors
- * (export and infer), and the last line of log.txt for a step that failed. run.c decides
- * when a row is due; this file only reads files and builds JSON.
+ * (export and infer), and the last line of log.txt for a step that failed. A training that
+ * failed and left a summary.json saying "status": "diverged" (a NaN or Inf loss, gradient
+ * or weight; host/train/finite.c) gets status "diverged" and the diverged_* fields, never
+ * "ok". run.c decides when a row is due; this file only reads files and builds JSON.
  */
 #include "sweep/sweep_internal.h"
 
@@ -79,18 +81,38 @@ void elag_sweep_summary_device(const char *dir, char *out, size_t size)
     cJSON_Delete(summary);
 }
 
+/* The summary.json a diverged training left ("status": "diverged"), or NULL. The sweep
+ * removes summary.json before each attempt, so one found here is this attempt's. */
+static cJSON *diverged_summary(const char *dir, int exit_code, int term_signal)
+{
+    if (exit_code <= 0 || term_signal > 0) return NULL;
+    cJSON *summary = read_json(dir, "summary.json");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(summary, "status");
+    if (cJSON_IsString(st) && strcmp(st->valuestring, "diverged") == 0) return summary;
+    cJSON_Delete(summary);
+    return NULL;
+}
+
 cJSON *elag_sweep_row_make(const elag_sweep_run *run, const char *dir, int ok, const char *error,
                            int exit_code, int term_signal, double seconds)
 {
     cJSON *row = cJSON_CreateObject();
     if (!row) return NULL;
+    cJSON *diverged = ok ? NULL : diverged_summary(dir, exit_code, term_signal);
     cJSON_AddStringToObject(row, "run_id", run->id);
-    cJSON_AddStringToObject(row, "status", ok ? "ok" : "failed");
+    cJSON_AddStringToObject(row, "status", ok ? "ok" : diverged ? "diverged" : "failed");
     if (!ok) {
         cJSON_AddStringToObject(row, "error", error);
         if (exit_code >= 0) cJSON_AddNumberToObject(row, "exit_code", exit_code);
         if (term_signal > 0) cJSON_AddNumberToObject(row, "signal", term_signal);
     }
+    static const char *const diverged_keys[] = {"diverged_step", "diverged_epoch",
+                                                "diverged_tensor"};
+    for (size_t i = 0; diverged && i < sizeof diverged_keys / sizeof diverged_keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(diverged, diverged_keys[i]);
+        if (v) cJSON_AddItemToObject(row, diverged_keys[i], cJSON_Duplicate(v, 1));
+    }
+    cJSON_Delete(diverged);
     const cJSON *v;
     cJSON *swept = cJSON_CreateArray();
     cJSON_ArrayForEach(v, run->values)

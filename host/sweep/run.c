@@ -10,7 +10,7 @@
  *         [--device D]
  * and, unless no_infer, once training exited 0 and wrote summary.json, two more, their
  * output appended to log.txt:
- *   export <dir>/model.safetensors --format csr -o <dir>/model.csr.safetensors
+ *   export <dir>/model.safetensors --format csr -o <dir>/model.csr.safetensors --force
  *   infer <dir>/model.csr.safetensors --batch 256 --threads T --json [--device D]
  * (infer's stdout, one JSON object, goes to <dir>/infer.json). The row then carries
  * infer_samples_per_second, infer_latency_ms (median per batch), infer_latency_ms_p99,
@@ -155,7 +155,7 @@ static elag_status make_cmd(elag_sweep_job *job, elag_sweep_step step)
             free(src);
         }
     } else if (step == ELAG_SWEEP_STEP_EXPORT) {
-        const char *src[] = {"export", model, "--format", "csr", "-o", csr};
+        const char *src[] = {"export", model, "--format", "csr", "-o", csr, "--force"};
         argv = copy_argv(src, (int)(sizeof src / sizeof src[0]));
     } else {
         snprintf(threads, sizeof threads, "%d", o->threads);

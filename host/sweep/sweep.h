@@ -85,7 +85,7 @@ void elag_ledger_free(elag_ledger *l);
 const cJSON *elag_ledger_find(const elag_ledger *l, const char *run_id);
 /* Adds a row in memory with the dedupe rule above (takes ownership of row). */
 elag_status elag_ledger_add(elag_ledger *l, cJSON *row);
-/* "ok", "failed" or "" for a row. */
+/* "ok", "failed", "diverged" or "" for a row. */
 const char *elag_ledger_status(const cJSON *row);
 
 /* Appends row to <dir>/results.jsonl as one line in one write(2), holding an exclusive

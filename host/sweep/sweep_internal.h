@@ -35,8 +35,10 @@ const elag_ynode *elag_sweep_resolved_get(const elag_ynode *root, const char *ke
 
 /* ---- ledger rows of finished runs (row.c) ---- */
 
-/* The row of a run: run_id, status, (failed:) error and exit_code (>= 0) or signal
- * (term_signal > 0), the swept values, `swept`, run_seconds, then (ok:) every field of
+/* The row of a run: run_id, status ("ok", "failed", or "diverged" when the training
+ * exited non-zero with a summary.json that says so), (not ok:) error and exit_code (>= 0)
+ * or signal (term_signal > 0), (diverged:) diverged_step, diverged_epoch and
+ * diverged_tensor, the swept values, `swept`, run_seconds, then (ok:) every field of
  * <dir>/summary.json and model_bytes. NULL when out of memory. */
 cJSON *elag_sweep_row_make(const elag_sweep_run *run, const char *dir, int ok, const char *error,
                            int exit_code, int term_signal, double seconds);

@@ -6,6 +6,10 @@
 #include "core/check.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +68,24 @@ static size_t largest_param(const elag_model *m)
     return widest;
 }
 
-elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg, long step, int epoch,
-                                 const char *path)
+static elag_status meta_num(elag_st_writer *w, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static elag_status meta_num(elag_st_writer *w, const char *key, const char *fmt, ...)
+{
+    char num[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(num, sizeof num, fmt, ap);
+    va_end(ap);
+    return elag_st_writer_meta(w, key, num);
+}
+
+elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg,
+                                 const elag_checkpoint_counters *c, const char *path)
 {
     elag_st_writer *w = NULL;
     char *yaml = NULL;
@@ -81,24 +101,28 @@ elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg, long ste
     for (int j = 0; j < m->n_reg; j++)
         ELAG_TRY_GOTO(st, save_param(w, m, &m->reg[j], host, bytes), done);
 
-    char num[96];
     ELAG_TRY_GOTO(st, elag_config_to_yaml(cfg, &yaml), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "format", ELAG_CHECKPOINT_FORMAT), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "elag_version", ELAG_VERSION), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "config", yaml), done);
-    snprintf(num, sizeof num, "%ld", step);
-    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "step", num), done);
-    snprintf(num, sizeof num, "%d", epoch);
-    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "epoch", num), done);
-    snprintf(num, sizeof num, "%d", m->input_dim);
-    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "input_dim", num), done);
-    snprintf(num, sizeof num, "[%d, %d, %d]", m->input.c, m->input.h, m->input.w);
-    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "input_shape", num), done);
-    snprintf(num, sizeof num, "%d", m->classes);
-    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "classes", num), done);
-    snprintf(num, sizeof num, "philox4x32-10 seed=%llu epoch=%d",
-             (unsigned long long)cfg->seed, epoch);
-    ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "rng", num), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "step", "%ld", c->step), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "epoch", "%d", c->epoch), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "epoch_step", "%ld", c->epoch_step), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "input_dim", "%d", m->input_dim), done);
+    ELAG_TRY_GOTO(st,
+                  meta_num(w, "input_shape", "[%d, %d, %d]", m->input.c, m->input.h, m->input.w),
+                  done);
+    ELAG_TRY_GOTO(st, meta_num(w, "classes", "%d", m->classes), done);
+    ELAG_TRY_GOTO(st,
+                  meta_num(w, "rng", "philox4x32-10 seed=%llu epoch=%d epoch_step=%ld",
+                           (unsigned long long)cfg->seed, c->epoch, c->epoch_step),
+                  done);
+    ELAG_TRY_GOTO(st, meta_num(w, "mask_updates", "%ld", c->mask_updates), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "mask_update_seconds", "%.17g", c->mask_update_seconds), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "train_seconds", "%.17g", c->train_seconds), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "epoch_loss_sum", "%.17g", c->epoch_loss_sum), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "epoch_correct", "%.17g", c->epoch_correct), done);
+    ELAG_TRY_GOTO(st, meta_num(w, "epoch_samples", "%ld", c->epoch_samples), done);
     ELAG_TRY_GOTO(st, elag_st_writer_save(w, path), done);
 done:
     elag_st_writer_free(w);
@@ -108,17 +132,37 @@ done:
     return st;
 }
 
+/* One dimension of "[C, H, W]" (blanks before it allowed), digits only, in [1, 2^30], then
+ * `sep`; read with strtol (sscanf's %d has undefined behaviour on overflow and wraps
+ * 2^32+1 to 1 in practice). */
+static int parse_dim(const char **s, char sep, long *out)
+{
+    const char *p = *s;
+    while (*p == ' ') p++;
+    if (*p < '0' || *p > '9') return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(p, &end, 10);
+    if (errno || x < 1 || x > (1L << 30) || *end != sep) return 0;
+    *out = x;
+    *s = end + 1;
+    return 1;
+}
+
 elag_status elag_checkpoint_parse_shape(const char *text, elag_fshape *out)
 {
-    int c, h, w, used = 0;
-    if (!text || sscanf(text, "[%d, %d, %d]%n", &c, &h, &w, &used) != 3 || text[used] != '\0' ||
-        c < 1 || h < 1 || w < 1 || (long long)c * h * w > (1LL << 30))
+    long c, h, w;
+    const char *p = text;
+    if (!p || *p++ != '[' || !parse_dim(&p, ',', &c) || !parse_dim(&p, ',', &h) ||
+        !parse_dim(&p, ']', &w) || *p != '\0' || (long long)c * h > (1LL << 30) ||
+        (long long)c * h * w > (1LL << 30))
         return ELAG_ERR_INPUT;
-    *out = (elag_fshape){c, h, w};
+    *out = (elag_fshape){(int)c, (int)h, (int)w};
     return ELAG_OK;
 }
 
-static elag_status meta_long(const elag_st_file *f, const char *key, long lo, long *out)
+/* An integer in [lo, hi] (checked before any narrowing cast). */
+static elag_status meta_long(const elag_st_file *f, const char *key, long lo, long hi, long *out)
 {
     const char *v = elag_st_meta(f, key);
     if (!v)
@@ -127,9 +171,44 @@ static elag_status meta_long(const elag_st_file *f, const char *key, long lo, lo
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo)
+    if (errno || end == v || *end || x < lo || x > hi)
         return elag_fail(ELAG_ERR_INPUT, "%s: bad metadata %s='%s'", elag_st_path(f), key, v);
     *out = x;
+    return ELAG_OK;
+}
+
+static elag_status meta_double(const elag_st_file *f, const char *key, double *out)
+{
+    const char *v = elag_st_meta(f, key);
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || errno || end == v || *end || !isfinite(x) || x < 0)
+        return elag_fail(ELAG_ERR_INPUT, "%s: bad metadata %s='%s'", elag_st_path(f), key,
+                         v ? v : "");
+    *out = x;
+    return ELAG_OK;
+}
+
+/* The counters of a checkpoint that has them (all of them, or none: elag 0.1). */
+static elag_status read_counters(elag_checkpoint *ck)
+{
+    const elag_st_file *f = ck->file;
+    elag_checkpoint_counters *c = &ck->counters;
+    c->step = ck->step;
+    c->epoch = ck->epoch;
+    if (!elag_st_meta(f, "epoch_step")) return ELAG_OK;
+    ELAG_TRY(meta_long(f, "epoch_step", 0, LONG_MAX / 2, &c->epoch_step));
+    ELAG_TRY(meta_long(f, "mask_updates", 0, LONG_MAX / 2, &c->mask_updates));
+    ELAG_TRY(meta_long(f, "epoch_samples", 0, LONG_MAX / 2, &c->epoch_samples));
+    ELAG_TRY(meta_double(f, "mask_update_seconds", &c->mask_update_seconds));
+    ELAG_TRY(meta_double(f, "train_seconds", &c->train_seconds));
+    ELAG_TRY(meta_double(f, "epoch_loss_sum", &c->epoch_loss_sum));
+    ELAG_TRY(meta_double(f, "epoch_correct", &c->epoch_correct));
+    if (c->mask_updates > ck->step + 1 || c->epoch_step > ck->step)
+        return elag_fail(ELAG_ERR_INPUT, "%s: metadata mask_updates %ld / epoch_step %ld do not fit "
+                         "step %ld", elag_st_path(f), c->mask_updates, c->epoch_step, ck->step);
+    ck->has_counters = 1;
     return ELAG_OK;
 }
 
@@ -153,10 +232,10 @@ elag_status elag_checkpoint_open(const char *path, elag_checkpoint *ck)
     snprintf(origin, sizeof origin, "%s[config]", path);
     ELAG_TRY_GOTO(st, elag_config_parse(yaml, strlen(yaml), origin, NULL, 0, &ck->cfg), fail);
     long v;
-    ELAG_TRY_GOTO(st, meta_long(ck->file, "step", 0, &ck->step), fail);
-    ELAG_TRY_GOTO(st, meta_long(ck->file, "epoch", 0, &v), fail);
+    ELAG_TRY_GOTO(st, meta_long(ck->file, "step", 0, LONG_MAX / 2, &ck->step), fail);
+    ELAG_TRY_GOTO(st, meta_long(ck->file, "epoch", 0, INT32_MAX, &v), fail);
     ck->epoch = (int)v;
-    ELAG_TRY_GOTO(st, meta_long(ck->file, "input_dim", 1, &v), fail);
+    ELAG_TRY_GOTO(st, meta_long(ck->file, "input_dim", 1, 1L << 30, &v), fail);
     ck->input_dim = (int)v;
     ck->input = (elag_fshape){ck->input_dim, 1, 1};
     const char *shape = elag_st_meta(ck->file, "input_shape");
@@ -166,8 +245,9 @@ elag_status elag_checkpoint_open(const char *path, elag_checkpoint *ck)
                        shape, v);
         goto fail;
     }
-    ELAG_TRY_GOTO(st, meta_long(ck->file, "classes", 1, &v), fail);
+    ELAG_TRY_GOTO(st, meta_long(ck->file, "classes", 1, 1L << 30, &v), fail);
     ck->classes = (int)v;
+    ELAG_TRY_GOTO(st, read_counters(ck), fail);
     return ELAG_OK;
 fail:
     elag_checkpoint_close(ck);
@@ -181,11 +261,31 @@ void elag_checkpoint_close(elag_checkpoint *ck)
     ck->file = NULL;
 }
 
+/* ELAG_ERR_INPUT naming the tensor and the first NaN or Inf in it. The bytes are read as
+ * bit patterns (a file's tensor data need not be aligned for float). */
+static elag_status check_finite(const elag_checkpoint *ck, const char *name,
+                                const elag_st_tensor *t)
+{
+    const unsigned char *bytes = t->data;
+    size_t n = t->nbytes / sizeof(uint32_t);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, bytes + i * sizeof bits, sizeof bits);
+        if ((bits & 0x7f800000u) != 0x7f800000u) continue; /* exponent not all ones */
+        return elag_fail(ELAG_ERR_INPUT,
+                         "%s: tensor '%s' holds %s at index %zu (the run diverged; use an "
+                         "earlier checkpoint)",
+                         elag_st_path(ck->file), name, (bits & 0x007fffffu) ? "NaN" : "Inf", i);
+    }
+    return ELAG_OK;
+}
+
 static elag_status load_f32(const elag_checkpoint *ck, elag_model *m, const char *name,
                             float *dst, int ndim, const int64_t *shape)
 {
     const elag_st_tensor *t;
     ELAG_TRY(elag_st_expect(ck->file, name, ELAG_DTYPE_F32, ndim, shape, &t));
+    ELAG_TRY(check_finite(ck, name, t));
     return elag_be_to_device(m->be, dst, t->data, t->nbytes);
 }
 

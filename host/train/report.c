@@ -3,6 +3,7 @@
  */
 #include "train/report.h"
 
+#include "core/check.h"
 #include "io/atomic.h"
 
 #include <cjson/cJSON.h>
@@ -64,11 +65,23 @@ void elag_report_layers_json(cJSON *parent, const elag_train_summary *s)
     }
 }
 
+/* Writes o (and frees it) as an indented JSON file, atomically. */
+static elag_status write_json(const char *path, cJSON *o)
+{
+    char *text = o ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (!text) return elag_fail(ELAG_ERR_NOMEM, "summary: out of memory");
+    elag_status st = elag_atomic_write(path, text, strlen(text));
+    free(text);
+    return st;
+}
+
 elag_status elag_report_summary(const char *path, const elag_config *cfg,
                                 const elag_train_summary *s)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", cfg->name);
+    cJSON_AddStringToObject(o, "status", "ok");
     cJSON_AddStringToObject(o, "config_hash", s->config_hash);
     cJSON_AddStringToObject(o, "device", s->device);
     cJSON_AddNumberToObject(o, "seed", (double)cfg->seed);
@@ -92,10 +105,22 @@ elag_status elag_report_summary(const char *path, const elag_config *cfg,
     cJSON_AddNumberToObject(o, "mask_updates", (double)s->mask_updates);
     cJSON_AddNumberToObject(o, "mask_update_fraction",
                             s->train_seconds > 0 ? s->mask_update_seconds / s->train_seconds : 0);
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (!text) return elag_fail(ELAG_ERR_NOMEM, "summary: out of memory");
-    elag_status st = elag_atomic_write(path, text, strlen(text));
-    free(text);
-    return st;
+    return write_json(path, o);
+}
+
+elag_status elag_report_diverged(const char *path, const elag_config *cfg, const elag_diverged *d)
+{
+    char hash[17];
+    ELAG_TRY(elag_config_hash(cfg, hash));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", cfg->name);
+    cJSON_AddStringToObject(o, "status", "diverged");
+    cJSON_AddStringToObject(o, "config_hash", hash);
+    cJSON_AddNumberToObject(o, "seed", (double)cfg->seed);
+    cJSON_AddNumberToObject(o, "epochs", cfg->train.epochs);
+    cJSON_AddNumberToObject(o, "diverged_step", (double)d->step);
+    cJSON_AddNumberToObject(o, "diverged_epoch", d->epoch);
+    cJSON_AddStringToObject(o, "diverged_tensor", d->tensor);
+    cJSON_AddStringToObject(o, "error", d->error);
+    return write_json(path, o);
 }

@@ -1,18 +1,19 @@
 /*
  * The training loop (see train.h). Data live on the backend for the whole run; each
  * epoch draws a permutation from Philox(seed, epoch), each step gathers its batch on
- * the device, runs forward/backward, the masked optimizer step, and, on the steps the
- * prune plan names, a mask update (timed separately).
+ * the device, runs forward/backward, the masked optimizer step, the finite checks
+ * (finite.c) and, on the steps the prune plan names, a mask update (timed separately).
+ * Checkpoints: every train.checkpoint_steps steps, every train.checkpoint_every epochs, at
+ * an interrupt and at the end; each holds the counters a resumed run needs to continue
+ * mid-epoch and to count the whole run in its summary.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "train/train.h"
+#include "train/trainer.h"
 
 #include "backend/philox.h"
 #include "core/check.h"
 #include "io/atomic.h"
 #include "prune/mask.h"
-#include "prune/schedule.h"
-#include "train/checkpoint.h"
 #include "train/report.h"
 
 #include <stdio.h>
@@ -41,226 +42,268 @@ static void shuffle_indices(int32_t *perm, long n, uint64_t seed, int epoch)
     }
 }
 
-typedef struct train_state {
-    const elag_config *cfg;
-    elag_backend *be;
-    elag_model model;
-    elag_prune_plan plan;
-    float *x_dev;       /* device (n_train, features) */
-    int32_t *y_dev;     /* device (n_train) */
-    int32_t *perm_dev;  /* device (n_train) */
-    int32_t *perm_host; /* host (n_train) */
-    long steps_per_epoch, total_steps, step;
-    int masks_active;
-    double sparsity;    /* target of the last mask update */
-    double mask_seconds, train_seconds;
-    long mask_updates;
-    char metrics_path[ELAG_PATH_LEN + 32];
-} train_state;
-
-static void state_free(train_state *s)
+void elag_trainer_free(elag_trainer *t)
 {
-    elag_model_free(&s->model);
-    if (s->be) {
-        elag_be_release(s->be, s->x_dev);
-        elag_be_release(s->be, s->y_dev);
-        elag_be_release(s->be, s->perm_dev);
+    if (!t) return;
+    elag_model_free(&t->model);
+    if (t->be) {
+        elag_be_release(t->be, t->x_dev);
+        elag_be_release(t->be, t->y_dev);
+        elag_be_release(t->be, t->perm_dev);
+        elag_be_release(t->be, t->check_dev);
     }
-    free(s->perm_host);
+    free(t->perm_host);
+    free(t->check_host);
+    free(t);
 }
 
-static elag_status state_init(train_state *s, const elag_config *cfg, elag_backend *be,
-                              const elag_run_data *data, const elag_train_options *opts)
+static elag_status trainer_setup(elag_trainer *t)
 {
-    memset(s, 0, sizeof *s);
-    s->cfg = cfg;
-    s->be = be;
-    const elag_dataset *tr = &data->train;
+    const elag_config *cfg = t->cfg;
+    elag_backend *be = t->be;
+    const elag_dataset *tr = &t->data->train;
     if (tr->n <= 0) return elag_fail(ELAG_ERR_INPUT, "%s: the training set is empty", cfg->source);
     int batch = cfg->train.batch_size;
     if (batch > tr->n) batch = (int)tr->n;
     elag_fshape input = {tr->channels, tr->height, tr->width};
-    ELAG_TRY(elag_model_init(&s->model, cfg, input, tr->classes, batch, 1, be));
-    s->steps_per_epoch = (tr->n + batch - 1) / batch;
-    s->total_steps = s->steps_per_epoch * cfg->train.epochs;
-    ELAG_TRY(elag_prune_plan_init(&s->plan, cfg, s->total_steps));
+    ELAG_TRY(elag_model_init(&t->model, cfg, input, tr->classes, batch, 1, be));
+    t->steps_per_epoch = (tr->n + batch - 1) / batch;
+    t->total_steps = t->steps_per_epoch * cfg->train.epochs;
+    ELAG_TRY(elag_prune_plan_init(&t->plan, cfg, t->total_steps));
     size_t nx = (size_t)tr->n * tr->features;
-    ELAG_TRY(elag_be_alloc(be, nx * sizeof(float), (void **)&s->x_dev));
-    ELAG_TRY(elag_be_alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&s->y_dev));
-    ELAG_TRY(elag_be_alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&s->perm_dev));
-    s->perm_host = malloc((size_t)tr->n * sizeof(int32_t));
-    if (!s->perm_host) return elag_fail(ELAG_ERR_NOMEM, "train: out of host memory");
-    ELAG_TRY(elag_be_to_device(be, s->x_dev, tr->x, nx * sizeof(float)));
-    ELAG_TRY(elag_be_to_device(be, s->y_dev, tr->y, (size_t)tr->n * sizeof(int32_t)));
-    snprintf(s->metrics_path, sizeof s->metrics_path, "%s/metrics.jsonl", opts->out_dir);
+    t->check_rows = elag_finite_rows(&t->model);
+    size_t n_check = 2 * t->check_rows + 2;
+    ELAG_TRY(elag_be_alloc(be, nx * sizeof(float), (void **)&t->x_dev));
+    ELAG_TRY(elag_be_alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&t->y_dev));
+    ELAG_TRY(elag_be_alloc(be, (size_t)tr->n * sizeof(int32_t), (void **)&t->perm_dev));
+    ELAG_TRY(elag_be_alloc(be, n_check * sizeof(float), (void **)&t->check_dev));
+    ELAG_TRY(elag_be_fill(be, t->check_dev, n_check, 0.0f));
+    t->perm_host = malloc((size_t)tr->n * sizeof(int32_t));
+    t->check_host = malloc(n_check * sizeof(float));
+    if (!t->perm_host || !t->check_host)
+        return elag_fail(ELAG_ERR_NOMEM, "train: out of host memory");
+    ELAG_TRY(elag_be_to_device(be, t->x_dev, tr->x, nx * sizeof(float)));
+    ELAG_TRY(elag_be_to_device(be, t->y_dev, tr->y, (size_t)tr->n * sizeof(int32_t)));
+    return elag_model_init_params(&t->model, cfg->seed);
+}
+
+elag_status elag_trainer_init(elag_trainer **out, const elag_config *cfg, elag_backend *be,
+                              const elag_run_data *data, const elag_train_options *opts)
+{
+    *out = NULL;
+    elag_trainer *t = calloc(1, sizeof *t);
+    if (!t) return elag_fail(ELAG_ERR_NOMEM, "train: out of host memory");
+    t->cfg = cfg;
+    t->be = be;
+    t->data = data;
+    t->opts = *opts;
+    t->saved_step = -1;
+    snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.jsonl", opts->out_dir);
+    snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/model.safetensors", opts->out_dir);
+    snprintf(t->summary_path, sizeof t->summary_path, "%s/summary.json", opts->out_dir);
+    elag_status st = trainer_setup(t);
+    if (st == ELAG_OK && opts->resume_path) st = elag_trainer_resume(t);
+    if (st != ELAG_OK) {
+        elag_trainer_free(t);
+        return st;
+    }
+    *out = t;
     return ELAG_OK;
 }
 
-static elag_status do_mask_update(train_state *s)
+long elag_trainer_start_step(const elag_trainer *t) { return t->start_step; }
+
+static elag_status do_mask_update(elag_trainer *t)
 {
     double t0 = now_seconds();
-    s->sparsity = elag_prune_plan_sparsity(&s->plan, s->step);
-    ELAG_TRY(elag_mask_update(&s->model, s->cfg->prune.criterion, s->cfg->prune.scope, s->sparsity));
-    ELAG_TRY(elag_be_sync(s->be));
-    s->mask_seconds += now_seconds() - t0;
-    s->mask_updates++;
-    s->masks_active = 1;
+    t->sparsity = elag_prune_plan_sparsity(&t->plan, t->step);
+    ELAG_TRY(elag_mask_update(&t->model, t->cfg->prune.criterion, t->cfg->prune.scope,
+                              t->sparsity));
+    ELAG_TRY(elag_be_sync(t->be));
+    t->mask_seconds += now_seconds() - t0;
+    t->mask_updates++;
+    t->masks_active = 1;
     return ELAG_OK;
 }
 
-/* Reads and resets the device loss/accuracy accumulators. */
-static elag_status take_stats(train_state *s, double *loss_sum, double *correct)
+/* Reads and resets the device loss/accuracy accumulators into the epoch's sums and *log. */
+static elag_status take_stats(elag_trainer *t, double *log_loss, double *log_correct)
 {
     float st[2];
-    ELAG_TRY(elag_be_to_host(s->be, st, s->model.stats, sizeof st));
-    ELAG_TRY(elag_be_fill(s->be, s->model.stats, 2, 0.0f));
-    *loss_sum += st[0];
-    *correct += st[1];
+    ELAG_TRY(elag_be_to_host(t->be, st, t->model.stats, sizeof st));
+    ELAG_TRY(elag_be_fill(t->be, t->model.stats, 2, 0.0f));
+    t->ep_loss += st[0];
+    t->ep_correct += st[1];
+    *log_loss += st[0];
+    *log_correct += st[1];
     return ELAG_OK;
 }
 
-static elag_status run_epoch(train_state *s, const elag_run_data *data, int epoch,
-                             const elag_train_options *opts)
+/* Saves a checkpoint at the current step; `elapsed` is this epoch's training time so far
+ * (not yet in train_seconds). */
+static elag_status save_checkpoint(elag_trainer *t, double elapsed)
 {
-    const elag_config *cfg = s->cfg;
-    elag_backend *be = s->be;
-    elag_model *m = &s->model;
-    const long n = data->train.n;
-    shuffle_indices(s->perm_host, n, cfg->seed, epoch);
-    ELAG_TRY(elag_be_to_device(be, s->perm_dev, s->perm_host, (size_t)n * sizeof(int32_t)));
+    elag_checkpoint_counters c = {.step = t->step,
+                                  .epoch = (int)(t->step / t->steps_per_epoch),
+                                  .epoch_step = t->step % t->steps_per_epoch,
+                                  .mask_updates = t->mask_updates,
+                                  .mask_update_seconds = t->mask_seconds,
+                                  .train_seconds = t->train_seconds + elapsed,
+                                  .epoch_loss_sum = t->ep_loss,
+                                  .epoch_correct = t->ep_correct,
+                                  .epoch_samples = t->ep_samples};
+    if (c.epoch_step == 0) c.epoch_loss_sum = c.epoch_correct = 0, c.epoch_samples = 0;
+    ELAG_TRY(elag_checkpoint_save(&t->model, t->cfg, &c, t->ckpt_path));
+    t->saved_step = t->step;
+    return ELAG_OK;
+}
+
+/* Epoch `epoch` (0-based) from its step `first` on (> 0 when resumed mid-epoch). */
+static elag_status run_epoch(elag_trainer *t, int epoch, long first)
+{
+    const elag_config *cfg = t->cfg;
+    elag_backend *be = t->be;
+    elag_model *m = &t->model;
+    const elag_train_options *opts = &t->opts;
+    const long n = t->data->train.n;
+    shuffle_indices(t->perm_host, n, cfg->seed, epoch);
+    ELAG_TRY(elag_be_to_device(be, t->perm_dev, t->perm_host, (size_t)n * sizeof(int32_t)));
     ELAG_TRY(elag_be_fill(be, m->stats, 2, 0.0f));
+    if (first == 0) {
+        t->ep_loss = t->ep_correct = 0;
+        t->ep_samples = 0;
+    }
 
     double t_start = now_seconds(), t_log = t_start;
-    double ep_loss = 0, ep_correct = 0, log_loss = 0, log_correct = 0;
-    long log_samples = 0, ep_samples = 0;
+    double log_loss = 0, log_correct = 0;
+    long log_samples = 0, run_samples = 0;
     const long log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 100;
-    for (long i = 0; i < s->steps_per_epoch; i++) {
+    const long ck_steps = cfg->train.checkpoint_steps;
+    for (long i = first; i < t->steps_per_epoch; i++) {
         long start = i * m->max_batch;
         int b = (int)(n - start < m->max_batch ? n - start : m->max_batch);
-        ELAG_TRY(elag_be_gather_rows(be, m->rows, s->x_dev, s->perm_dev + start, b, m->input_dim));
-        ELAG_TRY(elag_be_gather_i32(be, m->labels, s->y_dev, s->perm_dev + start, b));
-        if (elag_prune_plan_is_update(&s->plan, s->step)) ELAG_TRY(do_mask_update(s));
-        elag_pass pass = {.n = b, .training = 1, .step = s->step, .seed = cfg->seed};
+        ELAG_TRY(elag_be_gather_rows(be, m->rows, t->x_dev, t->perm_dev + start, b, m->input_dim));
+        ELAG_TRY(elag_be_gather_i32(be, m->labels, t->y_dev, t->perm_dev + start, b));
+        if (elag_prune_plan_is_update(&t->plan, t->step)) ELAG_TRY(do_mask_update(t));
+        elag_pass pass = {.n = b, .training = 1, .step = t->step, .seed = cfg->seed};
         ELAG_TRY(elag_model_step(m, &pass));
-        double lr = elag_lr_at(cfg, s->step, s->total_steps);
-        s->step++;
-        ELAG_TRY(elag_optimizer_step(m, cfg, lr, s->step, s->masks_active));
+        double lr = elag_lr_at(cfg, t->step, t->total_steps);
+        ELAG_TRY(elag_finite_grads(t));
+        t->step++;
+        ELAG_TRY(elag_optimizer_step(m, cfg, lr, t->step, t->masks_active));
+        ELAG_TRY(elag_finite_check(t, t->step, epoch));
         log_samples += b;
-        ep_samples += b;
-        int last = i == s->steps_per_epoch - 1;
-        if (s->step % log_every != 0 && !last) continue;
-
-        double l_sum = 0, c_sum = 0;
-        ELAG_TRY(take_stats(s, &l_sum, &c_sum));
-        ep_loss += l_sum;
-        ep_correct += c_sum;
-        log_loss += l_sum;
-        log_correct += c_sum;
-        double now = now_seconds();
-        elag_progress p = {.epoch = epoch + 1, .epochs = cfg->train.epochs, .step = s->step,
-                           .steps = s->total_steps, .loss = log_loss / (double)log_samples,
-                           .accuracy = log_correct / (double)log_samples,
-                           .sparsity = s->sparsity, .lr = lr,
-                           .samples_per_second = (double)log_samples / (now - t_log),
-                           .val_accuracy = -1, .test_accuracy = -1};
-        double done_frac = (double)s->step / (double)s->total_steps;
-        double elapsed = s->train_seconds + (now - t_start);
-        p.eta_seconds = done_frac > 0 ? elapsed * (1.0 - done_frac) / done_frac : 0;
-        if (!last) {
-            ELAG_TRY(elag_report_step(s->metrics_path, &p));
+        run_samples += b;
+        t->ep_samples += b;
+        int last = i == t->steps_per_epoch - 1;
+        if (t->step % log_every == 0 || last) {
+            ELAG_TRY(take_stats(t, &log_loss, &log_correct));
+            double now = now_seconds();
+            elag_progress p = {.epoch = epoch + 1, .epochs = cfg->train.epochs, .step = t->step,
+                               .steps = t->total_steps,
+                               .loss = log_loss / (double)log_samples,
+                               .accuracy = log_correct / (double)log_samples,
+                               .sparsity = t->sparsity, .lr = lr,
+                               .samples_per_second = (double)log_samples / (now - t_log),
+                               .val_accuracy = -1, .test_accuracy = -1};
+            double done_frac = (double)(t->step - t->start_step) /
+                               (double)(t->total_steps - t->start_step);
+            double elapsed = now - t_start, so_far = now - t->run_t0;
+            p.eta_seconds = done_frac > 0 ? so_far * (1.0 - done_frac) / done_frac : 0;
+            if (!last) {
+                ELAG_TRY(elag_report_step(t->metrics_path, &p));
+            } else { /* epoch end: the epoch's figures, validation and optional test */
+                t->train_seconds += now - t_start;
+                t_start = now; /* what follows in this epoch is no training time */
+                p.loss = t->ep_loss / (double)t->ep_samples;
+                p.accuracy = t->ep_correct / (double)t->ep_samples;
+                p.samples_per_second = (double)run_samples / (elapsed > 0 ? elapsed : 1e-9);
+                p.epoch_end = 1;
+                double loss;
+                if (t->data->val.n > 0) {
+                    ELAG_TRY(elag_evaluate(m, &t->data->val, &loss, &p.val_accuracy));
+                    ELAG_TRY(elag_finite_eval(t, "validation", loss, epoch));
+                }
+                if (cfg->train.eval_every_epoch) {
+                    ELAG_TRY(elag_evaluate(m, &t->data->test, &loss, &p.test_accuracy));
+                    ELAG_TRY(elag_finite_eval(t, "test", loss, epoch));
+                }
+                ELAG_TRY(elag_report_epoch(t->metrics_path, &p));
+            }
             if (opts->progress) opts->progress(&p, opts->progress_user);
             t_log = now;
             log_loss = log_correct = 0;
             log_samples = 0;
-            continue;
         }
-        /* epoch end: the epoch's figures, validation and optional test */
-        s->train_seconds += now - t_start;
-        p.loss = ep_loss / (double)ep_samples;
-        p.accuracy = ep_correct / (double)ep_samples;
-        p.samples_per_second = (double)ep_samples / (now - t_start);
-        p.epoch_end = 1;
-        double loss;
-        if (data->val.n > 0) ELAG_TRY(elag_evaluate(m, &data->val, &loss, &p.val_accuracy));
-        if (cfg->train.eval_every_epoch)
-            ELAG_TRY(elag_evaluate(m, &data->test, &loss, &p.test_accuracy));
-        ELAG_TRY(elag_report_epoch(s->metrics_path, &p));
-        if (opts->progress) opts->progress(&p, opts->progress_user);
+        int interrupted = opts->interrupt && *opts->interrupt;
+        int periodic = ck_steps > 0 && t->step % ck_steps == 0 && t->step < t->total_steps;
+        if (interrupted || periodic) {
+            if (!last) ELAG_TRY(take_stats(t, &log_loss, &log_correct));
+            ELAG_TRY(save_checkpoint(t, last ? 0 : now_seconds() - t_start));
+        }
+        if (interrupted)
+            return elag_fail(ELAG_ERR_INTERRUPTED, "interrupted at step %ld (epoch %d of %d)",
+                             t->step, epoch + 1, cfg->train.epochs);
     }
     return ELAG_OK;
+}
+
+/* Whole-run figures, the final checkpoint and summary.json. */
+static elag_status finish(elag_trainer *t, int last_epoch, elag_train_summary *out)
+{
+    const elag_config *cfg = t->cfg;
+    const elag_run_data *data = t->data;
+    ELAG_TRY(elag_config_hash(cfg, out->config_hash));
+    snprintf(out->device, sizeof out->device, "%s", t->be->name);
+    out->steps = t->step;
+    out->train_seconds = t->train_seconds;
+    double samples = (double)last_epoch * (double)data->train.n;
+    out->samples_per_second = t->train_seconds > 0 ? samples / t->train_seconds : 0;
+    out->mask_update_seconds = t->mask_seconds;
+    out->mask_updates = t->mask_updates;
+    out->val_accuracy = -1;
+    int epoch = last_epoch - 1;
+    if (data->val.n > 0) {
+        double loss;
+        ELAG_TRY(elag_evaluate(&t->model, &data->val, &loss, &out->val_accuracy));
+        ELAG_TRY(elag_finite_eval(t, "validation", loss, epoch));
+    }
+    ELAG_TRY(elag_evaluate(&t->model, &data->test, &out->test_loss, &out->test_accuracy));
+    ELAG_TRY(elag_finite_eval(t, "test", out->test_loss, epoch));
+    ELAG_TRY(elag_model_sparsity(&t->model, out));
+    ELAG_TRY(save_checkpoint(t, 0));
+    return elag_report_summary(t->summary_path, cfg, out);
+}
+
+elag_status elag_trainer_run(elag_trainer *t, elag_train_summary *out)
+{
+    const elag_config *cfg = t->cfg;
+    memset(out, 0, sizeof *out);
+    t->run_t0 = now_seconds();
+    ELAG_TRY(elag_run_folder_remove_stale(t->opts.out_dir));
+    if (t->opts.resume_path) ELAG_TRY(elag_metrics_truncate(t->metrics_path, t->start_step));
+    int last_epoch = cfg->train.epochs;
+    if (t->opts.stop_after_epochs > 0 && t->opts.stop_after_epochs < last_epoch)
+        last_epoch = t->opts.stop_after_epochs;
+    int first_epoch = (int)(t->step / t->steps_per_epoch);
+    long first = t->step % t->steps_per_epoch;
+    for (int epoch = first_epoch; epoch < last_epoch; epoch++) {
+        ELAG_TRY(run_epoch(t, epoch, epoch == first_epoch ? first : 0));
+        int every = cfg->train.checkpoint_every;
+        if (every > 0 && (epoch + 1) % every == 0 && epoch + 1 < last_epoch &&
+            t->saved_step != t->step)
+            ELAG_TRY(save_checkpoint(t, 0));
+    }
+    return finish(t, last_epoch, out);
 }
 
 elag_status elag_train_run(const elag_config *cfg, elag_backend *be, const elag_run_data *data,
                            const elag_train_options *opts, elag_train_summary *out)
 {
-    train_state s;
-    elag_status st;
-    int first_epoch = 0;
+    elag_trainer *t;
     memset(out, 0, sizeof *out);
-    ELAG_TRY_GOTO(st, state_init(&s, cfg, be, data, opts), done);
-    ELAG_TRY_GOTO(st, elag_model_init_params(&s.model, cfg->seed), done);
-    if (opts->resume_path) {
-        elag_checkpoint ck;
-        ELAG_TRY_GOTO(st, elag_checkpoint_open(opts->resume_path, &ck), done);
-        st = elag_checkpoint_restore(&ck, &s.model, 1);
-        first_epoch = ck.epoch;
-        s.step = ck.step;
-        elag_checkpoint_close(&ck);
-        if (st != ELAG_OK) goto done;
-        if (s.step != (long)first_epoch * s.steps_per_epoch) {
-            st = elag_fail(ELAG_ERR_INPUT,
-                           "%s: checkpoint at step %ld is not at an epoch boundary of this run",
-                           opts->resume_path, s.step);
-            goto done;
-        }
-        /* masks in force at the checkpoint */
-        for (long t = 0; t < s.step; t++)
-            if (elag_prune_plan_is_update(&s.plan, t)) {
-                s.masks_active = 1;
-                s.sparsity = elag_prune_plan_sparsity(&s.plan, t);
-            }
-    }
-    int last_epoch = cfg->train.epochs;
-    if (opts->stop_after_epochs > 0 && opts->stop_after_epochs < last_epoch)
-        last_epoch = opts->stop_after_epochs;
-    for (int epoch = first_epoch; epoch < last_epoch; epoch++) {
-        ELAG_TRY_GOTO(st, run_epoch(&s, data, epoch, opts), done);
-        int every = cfg->train.checkpoint_every;
-        if (every > 0 && (epoch + 1) % every == 0 && epoch + 1 < last_epoch) {
-            char path[ELAG_PATH_LEN + 32];
-            snprintf(path, sizeof path, "%s/model.safetensors", opts->out_dir);
-            ELAG_TRY_GOTO(st, elag_checkpoint_save(&s.model, cfg, s.step, epoch + 1, path), done);
-        }
-    }
-
-    /* final figures */
-    ELAG_TRY_GOTO(st, elag_config_hash(cfg, out->config_hash), done);
-    snprintf(out->device, sizeof out->device, "%s", be->name);
-    out->steps = s.step;
-    out->train_seconds = s.train_seconds;
-    long trained_steps = s.step - (long)first_epoch * s.steps_per_epoch;
-    long samples = (long)(last_epoch - first_epoch) * data->train.n;
-    out->samples_per_second = s.train_seconds > 0 && trained_steps > 0
-                                  ? (double)samples / s.train_seconds
-                                  : 0;
-    out->mask_update_seconds = s.mask_seconds;
-    out->mask_updates = s.mask_updates;
-    out->val_accuracy = -1;
-    if (data->val.n > 0) {
-        double loss;
-        ELAG_TRY_GOTO(st, elag_evaluate(&s.model, &data->val, &loss, &out->val_accuracy), done);
-    }
-    ELAG_TRY_GOTO(st, elag_evaluate(&s.model, &data->test, &out->test_loss, &out->test_accuracy),
-                  done);
-    ELAG_TRY_GOTO(st, elag_model_sparsity(&s.model, out), done);
-    {
-        char path[ELAG_PATH_LEN + 32];
-        snprintf(path, sizeof path, "%s/model.safetensors", opts->out_dir);
-        ELAG_TRY_GOTO(st, elag_checkpoint_save(&s.model, cfg, s.step, last_epoch, path), done);
-        snprintf(path, sizeof path, "%s/summary.json", opts->out_dir);
-        ELAG_TRY_GOTO(st, elag_report_summary(path, cfg, out), done);
-    }
-done:
-    state_free(&s);
+    ELAG_TRY(elag_trainer_init(&t, cfg, be, data, opts));
+    elag_status st = elag_trainer_run(t, out);
+    elag_trainer_free(t);
     return st;
 }

@@ -3,6 +3,13 @@
  * masked optimizer step, LR schedule, mask updates from the prune plan, metrics,
  * checkpoints and the final evaluation. Writes metrics.jsonl, model.safetensors and
  * summary.json into the run folder (all but metrics written atomically).
+ *
+ * Two phases, so that bad input never changes a run folder: elag_trainer_init checks
+ * everything (model against data, and on resume the checkpoint's config, shapes and
+ * counters) and writes nothing; elag_trainer_run writes. Every step checks that the loss,
+ * the gradients and the weights are finite (a diverged run stops with ELAG_ERR_DIVERGED
+ * and summary.json says "status": "diverged"); an interrupt flag makes it checkpoint at
+ * the next step boundary and stop with ELAG_ERR_INTERRUPTED.
  */
 #ifndef ELAG_TRAIN_TRAIN_H
 #define ELAG_TRAIN_TRAIN_H
@@ -11,6 +18,8 @@
 #include "config/config.h"
 #include "data/dataset.h"
 #include "model/model.h"
+
+#include <signal.h>
 
 #define ELAG_MAX_PRUNABLE ELAG_MAX_LAYERS
 
@@ -46,6 +55,8 @@ typedef struct elag_train_options {
     int stop_after_epochs;     /* > 0: stop (and checkpoint) after this many epochs, as a
                                 * preempted job would; the LR and prune schedules still
                                 * follow train.epochs. 0: train all epochs. */
+    const volatile sig_atomic_t *interrupt; /* may be NULL; nonzero: checkpoint at the next
+                                             * step boundary, then ELAG_ERR_INTERRUPTED */
 } elag_train_options;
 
 typedef struct elag_layer_summary {
@@ -69,6 +80,22 @@ typedef struct elag_train_summary {
     long mask_updates;
 } elag_train_summary;
 
+typedef struct elag_trainer elag_trainer;
+
+/* Builds the model, uploads the data and, with opts->resume_path, opens the checkpoint:
+ * a changed config key that may not change on resume, a shape or a step that does not fit
+ * this run is ELAG_ERR_INPUT. Writes nothing. cfg, be, data and opts->out_dir must outlive
+ * the trainer. */
+elag_status elag_trainer_init(elag_trainer **out, const elag_config *cfg, elag_backend *be,
+                              const elag_run_data *data, const elag_train_options *opts);
+/* Steps done at the checkpoint the trainer resumes from (0 for a fresh run). */
+long elag_trainer_start_step(const elag_trainer *t);
+/* The run: stale temporaries removed from the folder, metrics.jsonl cut back to the
+ * checkpoint's step (resume), training, the final evaluation, checkpoint and summary. */
+elag_status elag_trainer_run(elag_trainer *t, elag_train_summary *out);
+void elag_trainer_free(elag_trainer *t); /* NULL safe */
+
+/* elag_trainer_init, _run and _free in one call. */
 elag_status elag_train_run(const elag_config *cfg, elag_backend *be, const elag_run_data *data,
                            const elag_train_options *opts, elag_train_summary *out);
 

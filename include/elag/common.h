@@ -30,7 +30,10 @@ typedef enum elag_status {
     ELAG_ERR_NOMEM = -5,       /* host or device out of memory (exit 1) */
     ELAG_ERR_DEVICE = -6,      /* CUDA / cuBLAS / cuSPARSE runtime failure (exit 1) */
     ELAG_ERR_UNSUPPORTED = -7, /* valid request this build cannot do (exit 1) */
-    ELAG_ERR_INTERNAL = -8     /* anything else (exit 1) */
+    ELAG_ERR_INTERNAL = -8,    /* anything else (exit 1) */
+    ELAG_ERR_DIVERGED = -9,    /* training met a NaN or Inf loss, gradient or weight (exit 1) */
+    ELAG_ERR_INTERRUPTED = -10 /* stopped by an interrupt after a checkpoint (exit 1; `elag
+                                * train` exits 128 + the signal: 130 SIGINT, 143 SIGTERM) */
 } elag_status;
 
 /* The message of the last failure on this thread ("" when none). */

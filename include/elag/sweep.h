@@ -79,7 +79,8 @@ elag_status elag_sweep_ledger_open(elag_sweep_ledger_t **out, const char *out_di
 
 void elag_sweep_ledger_free(elag_sweep_ledger_t *l); /* NULL does nothing */
 
-/* The status the row of run_id (elag_sweep_run_id) gives: "ok", "failed", or "" when it
+/* The status the row of run_id (elag_sweep_run_id) gives: "ok", "failed", "diverged" (a
+ * failed run whose training met a NaN or Inf), or "" when it
  * names none; NULL when the ledger has no row for run_id. Valid while l is open. */
 const char *elag_sweep_ledger_status(const elag_sweep_ledger_t *l, const char *run_id);
 

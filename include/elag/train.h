@@ -12,6 +12,8 @@
 #include "common.h"
 #include "model.h"
 
+#include <signal.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,8 +37,9 @@ typedef struct elag_run_progress {
 
 typedef void (*elag_run_progress_fn)(const elag_run_progress *p, void *user);
 
-/* Version 2 added `note`; a version-1 struct (without it) is still accepted. */
-#define ELAG_RUN_OPTIONS_VERSION 2
+/* Version 2 added `note`, version 3 `interrupt`; older (shorter) structs are still
+ * accepted. */
+#define ELAG_RUN_OPTIONS_VERSION 3
 
 typedef struct elag_run_options {
     unsigned int version;         /* ELAG_RUN_OPTIONS_VERSION */
@@ -50,11 +53,15 @@ typedef struct elag_run_options {
     void *progress_user;           /* passed to progress and note */
     elag_note_fn note;             /* version 2: what "auto" chose, once the device is open
                                     * and before any data is read; may be NULL */
+    const volatile sig_atomic_t *interrupt; /* version 3: a flag a signal handler sets (may
+                                    * be NULL). Once nonzero, training writes a checkpoint
+                                    * at the next step boundary and the call returns
+                                    * ELAG_ERR_INTERRUPTED; `resume` continues from there. */
 } elag_run_options;
 
 #define ELAG_RUN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        ELAG_RUN_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL                            \
+        ELAG_RUN_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL                      \
     }
 
 /* Fills *opts with the defaults of `version`; ELAG_ERR_USAGE for an unknown version. */
@@ -84,8 +91,12 @@ typedef struct elag_run_result {
 
 /* Trains the config at config_path into out_dir (NULL: runs/<name>). out_dir must be
  * missing or empty unless opts->force or opts->resume. opts NULL: the defaults. result
- * (may be NULL) receives the summary. ELAG_ERR_INPUT for a bad config, dataset or run
- * folder, ELAG_ERR_NO_DEVICE for a missing device; nothing is written then. */
+ * (may be NULL) receives the summary. ELAG_ERR_INPUT for a bad config, dataset, run
+ * folder or (resume) checkpoint, or a resumed config changed in a key that may not change
+ * (docs/config.md), ELAG_ERR_NO_DEVICE for a missing device; nothing is written then.
+ * ELAG_ERR_DIVERGED when the loss, a gradient or a weight stops being finite (the last
+ * checkpoint is kept, summary.json says "status": "diverged"); ELAG_ERR_INTERRUPTED after
+ * the checkpoint an interrupt asked for (the message ends with the resume command). */
 elag_status elag_run_train(const char *config_path, const char *out_dir,
                            const elag_run_options *opts, elag_run_result *result);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 size_t elag_test_compare(const char *what, const float *a, const float *b, size_t n,
                          double abs_tol, double rel_tol)
@@ -31,17 +32,56 @@ size_t elag_test_compare(const char *what, const float *a, const float *b, size_
     return bad;
 }
 
+size_t elag_test_bit_diffs(const char *what, const float *a, const float *b, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x, y;
+        memcpy(&x, &a[i], sizeof x);
+        memcpy(&y, &b[i], sizeof y);
+        if (x == y) continue;
+        if (bad < 5)
+            fprintf(stderr, "%s: bits differ at %zu: got %.9g (0x%08x), want %.9g (0x%08x)\n",
+                    what, i, (double)a[i], (unsigned)x, (double)b[i], (unsigned)y);
+        bad++;
+    }
+    if (bad) fprintf(stderr, "%s: %zu of %zu entries differ in their bits\n", what, bad, n);
+    return bad;
+}
+
 void elag_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * elag_philox_uniform(seed, 77, i);
 }
 
+/* Folders made by elag_test_tmpdir, removed when the process that made them exits: a test
+ * whose assertion fails (Criterion ends its process then) leaves nothing behind either. A
+ * forked child that exits does not remove its parent's folders. */
+#define TMPDIR_MAX 64
+static char *made[TMPDIR_MAX];
+static pid_t made_by[TMPDIR_MAX];
+static int n_made;
+
+static void remove_made(void)
+{
+    for (int i = 0; i < n_made; i++)
+        if (made[i] && made_by[i] == getpid()) elag_test_rmtree(made[i]);
+}
+
 char *elag_test_tmpdir(const char *tag)
 {
-    char tmpl[256];
-    snprintf(tmpl, sizeof tmpl, "/tmp/elag-test-%s-XXXXXX", tag);
+    /* $TMPDIR when set (a private folder shows what a test leaves behind), else /tmp */
+    const char *base = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/elag-test-%s-XXXXXX", base && *base ? base : "/tmp", tag);
     char *d = mkdtemp(tmpl);
-    return d ? strdup(d) : NULL;
+    if (!d) return NULL;
+    if (n_made == 0) atexit(remove_made);
+    if (n_made < TMPDIR_MAX) {
+        made_by[n_made] = getpid();
+        made[n_made++] = strdup(d);
+    }
+    return strdup(d);
 }
 
 int elag_test_run(const char *cmd, const char *out_path)

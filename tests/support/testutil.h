@@ -34,11 +34,17 @@
 size_t elag_test_compare(const char *what, const float *a, const float *b, size_t n,
                          double abs_tol, double rel_tol);
 
+/* Returns the number of i where a[i] and b[i] differ in their bits (so -0 differs from +0
+ * and one NaN from another), printing the first few; for results promised bit-identical. */
+size_t elag_test_bit_diffs(const char *what, const float *a, const float *b, size_t n);
+
 /* Fills x with uniform values in [lo, hi) from a fixed seed (Philox, stream). */
 void elag_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
 
-/* Creates a fresh empty temporary directory (under /tmp) and returns its path
- * (static storage per call site is not needed: the caller frees). */
+/* Creates a fresh empty temporary directory (under $TMPDIR, else /tmp) and returns its path
+ * (the caller frees the string). The folder and everything in it are removed when the
+ * calling process exits, also after a failed assertion; elag_test_rmtree removes it
+ * sooner. */
 char *elag_test_tmpdir(const char *tag);
 
 /* Writes `text` to dir/name, creating or replacing it; fails the calling test on error. */
