@@ -324,12 +324,12 @@ Test(cuda_sparse, bias_relu_rows_odd_shapes)
             snprintf(what, sizeof what, "bias_relu_rows %dx%d bias=%d relu=%d", rows, n, hb != NULL,
                      relu);
             /* one float add and a select: bit-identical */
-            cr_expect_eq(elag_test_compare(what, got, want, total, 0.0, 0.0), 0, "%s", what);
+            cr_expect_eq(elag_test_bit_diffs(what, got, want, total), 0, "%s", what);
             if (ref->bias_relu_rows) {
                 float *r2 = xmalloc(sizeof(float) * total);
                 memcpy(r2, y, sizeof(float) * total);
                 OK(ref->bias_relu_rows(ref, r2, hb, rows, n, relu));
-                cr_expect_eq(elag_test_compare(what, got, r2, total, 0.0, 0.0), 0,
+                cr_expect_eq(elag_test_bit_diffs(what, got, r2, total), 0,
                              "%s vs cpu-ref", what);
                 free(r2);
             }
