@@ -173,6 +173,11 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
                               (elag_fshape){data.train.channels, data.train.height,
                                             data.train.width},
                               data.train.classes, be);
+    if (st == ELAG_ERR_INPUT && cfg->source[0]) { /* name the config the model came from */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", elag_last_error());
+        st = elag_fail(st, "%s: %s", cfg->source, msg);
+    }
     char out_buf[ELAG_PATH_LEN + 8];
     if (st == ELAG_OK && out_dir == NULL) {
         snprintf(out_buf, sizeof out_buf, "runs/%s", cfg->name);
