@@ -334,10 +334,11 @@ Test(config, bad_enum_and_not_supported_yet)
     const char *msg = parse_fail("prune:\n  method: rigl\n", NULL, 0, ELAG_ERR_INPUT);
     cr_assert_str_eq(msg, "test.yaml:2:11: 'prune.method' value 'rigl' is not supported yet "
                           "(this build has: none, oneshot, gmp)");
-    msg = parse_fail("prune:\n  granularity: nm\n", NULL, 0, ELAG_ERR_INPUT);
-    cr_assert(strstr(msg, "'prune.granularity' value 'nm' is not supported yet"), "%s", msg);
-    msg = parse_fail("prune:\n  n: 2\n", NULL, 0, ELAG_ERR_INPUT);
-    cr_assert_str_eq(msg, "test.yaml:2:6: key 'prune.n' is not supported yet");
+    msg = parse_fail("prune:\n  drop_fraction: 0.3\n", NULL, 0, ELAG_ERR_INPUT);
+    cr_assert_str_eq(msg, "test.yaml:2:18: key 'prune.drop_fraction' is not supported yet");
+    msg = parse_fail("prune:\n  granularity: filter\n", NULL, 0, ELAG_ERR_INPUT);
+    cr_assert_str_eq(msg, "test.yaml:2:16: 'prune.granularity' must be one of element, nm, "
+                          "block, neuron, channel, got 'filter'");
     msg = parse_fail("prune:\n  criterion: snip\n", NULL, 0, ELAG_ERR_INPUT);
     cr_assert(strstr(msg, "not supported yet"), "%s", msg);
     cr_assert_eq(parse("prune:\n  granularity: element\n", NULL, 0, &cfg), ELAG_OK, "%s",
@@ -521,6 +522,30 @@ Test(config, round_trip)
     cr_assert_eq(cfg.prune.start.is_fraction, 1);
     assert_round_trip(&cfg);
 
+    /* prune.layers overrides, blocks and the other prune keys are written and read back */
+    const char *overrides =
+        "prune:\n  method: gmp\n  granularity: block\n  block: [2, 8]\n  norm: l1\n"
+        "  distribution: erk\n  keep_first_last: true\n"
+        "  layers:\n    - {name: fc1, target: 0.5}\n    - {name: 'fc[2]', exclude: true}\n"
+        "    - {name: '*', min: 0.25, max: 0.75}\n";
+    cr_assert_eq(parse(overrides, NULL, 0, &cfg), ELAG_OK, "%s", elag_last_error());
+    cr_assert_eq(cfg.prune.n_layers, 3);
+    cr_assert_str_eq(cfg.prune.layers[1].name, "fc[2]");
+    cr_assert_float_eq(cfg.prune.layers[0].target, 0.5, 0);
+    cr_assert_float_eq(cfg.prune.layers[0].min, -1, 0);
+    cr_assert_eq(cfg.prune.layers[1].exclude, 1);
+    cr_assert_float_eq(cfg.prune.layers[2].max, 0.75, 0);
+    cr_assert_eq(cfg.prune.block[0], 2);
+    cr_assert_eq(cfg.prune.block[1], 8);
+    assert_round_trip(&cfg);
+    char *text = NULL;
+    cr_assert_eq(elag_config_to_yaml(&cfg, &text), ELAG_OK);
+    cr_assert(strstr(text, "  layers:\n    - {name: \"fc1\", target: 0.5}\n"
+                           "    - {name: \"fc[2]\", exclude: true}\n"
+                           "    - {name: \"*\", min: 0.25, max: 0.75}\n"),
+              "%s", text);
+    free(text);
+
     /* values that need all 17 digits survive */
     elag_config_defaults(&cfg);
     cfg.train.optimizer.lr = 0.1 + 0.2;
@@ -600,6 +625,15 @@ Test(config, shipped_configs_load)
     memcpy(dense.name, cfg.name, sizeof dense.name);
     memcpy(&dense.prune, &cfg.prune, sizeof dense.prune);
     cr_assert(config_equal(&dense, &cfg), "dense and gmp configs differ beyond name and prune");
+
+    elag_config nm;
+    cr_assert_eq(elag_config_load(SHIPPED("fashion_mlp_nm24.yaml"), NULL, 0, &nm), ELAG_OK, "%s",
+                 elag_last_error());
+    cr_assert_eq(nm.prune.granularity, ELAG_PRUNE_GRANULARITY_NM);
+    cr_assert_eq(nm.prune.n, 2);
+    cr_assert_eq(nm.prune.m, 4);
+    cr_assert_float_eq(nm.prune.target, 0.5, 0, "1 - N/M");
+    assert_round_trip(&nm);
 }
 
 Test(config, default_name_from_file)

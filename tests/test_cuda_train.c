@@ -53,9 +53,11 @@ static void run_side(side *s, const char *device, const elag_config *cfg, const 
                                    (size_t)BATCH * d->features * sizeof(float)), ELAG_OK);
         cr_assert_eq(be->to_device(be, m->labels, d->y + start, BATCH * sizeof(int32_t)), ELAG_OK);
         if (elag_prune_plan_is_update(&plan, t)) {
-            cr_assert_eq(elag_mask_update(m, cfg->prune.criterion, cfg->prune.scope,
-                                          elag_prune_plan_sparsity(&plan, t)),
-                         ELAG_OK, "%s", elag_last_error());
+            elag_prune_setup ps;
+            cr_assert_eq(elag_prune_setup_init(&ps, cfg, m), ELAG_OK, "%s", elag_last_error());
+            cr_assert_eq(elag_mask_update(m, &ps, elag_prune_plan_sparsity(&plan, t)), ELAG_OK,
+                         "%s", elag_last_error());
+            elag_prune_setup_free(&ps);
             masked = 1;
         }
         cr_assert_eq(be->fill(be, m->stats, 2, 0.0f), ELAG_OK);

@@ -29,6 +29,19 @@ static void setup(fixture *f, const char *device, elag_optimizer_kind opt)
     cr_assert_eq(elag_model_init_params(&f->m, 3), ELAG_OK);
 }
 
+/* One magnitude mask update of m in `scope` (element granularity, cfg's other keys). */
+static elag_status update(elag_model *m, const elag_config *cfg, elag_prune_scope scope,
+                          double sparsity)
+{
+    elag_config c = *cfg;
+    c.prune.scope = scope;
+    elag_prune_setup s;
+    elag_status st = elag_prune_setup_init(&s, &c, m);
+    if (st == ELAG_OK) st = elag_mask_update(m, &s, sparsity);
+    elag_prune_setup_free(&s);
+    return st;
+}
+
 static void teardown(fixture *f)
 {
     elag_model_free(&f->m);
@@ -58,8 +71,7 @@ Test(mask, layer_scope_exact_counts)
     fixture f;
     setup(&f, "cpu", ELAG_OPTIMIZER_SGD);
     for (size_t s = 0; s < sizeof levels / sizeof levels[0]; s++) {
-        cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER,
-                                      levels[s]),
+        cr_assert_eq(update(&f.m, &f.cfg, ELAG_PRUNE_SCOPE_LAYER, levels[s]),
                      ELAG_OK);
         for (int q = 0; q < f.m.n_prunable; q++) {
             const elag_param *p = &f.m.reg[f.m.prunable[q]];
@@ -80,7 +92,7 @@ Test(mask, global_scope_exact_total_and_ranks_across_layers)
     const elag_param *fc2 = weight_of(&f.m, "fc2");
     for (size_t i = 0; i < fc2->count; i++) f.m.params[fc2->offset + i] *= 1e-3f;
     double s = 148.0 / 740.0;
-    cr_assert_eq(elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_GLOBAL, s),
+    cr_assert_eq(update(&f.m, &f.cfg, ELAG_PRUNE_SCOPE_GLOBAL, s),
                  ELAG_OK);
     cr_assert_eq(zeros_in(f.m.masks, f.m.n_masked), 148);
     cr_assert_eq(zeros_in(f.m.masks + fc2->mask_off, 148), 148, "all of fc2 pruned first");
@@ -95,7 +107,7 @@ Test(mask, ties_break_by_lowest_index)
     size_t n = fc1->count;
     for (size_t i = 0; i < n; i++) f.m.params[fc1->offset + i] = (i % 2) ? -0.5f : 0.5f;
     cr_assert_eq(
-        elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.25),
+        update(&f.m, &f.cfg, ELAG_PRUNE_SCOPE_LAYER, 0.25),
         ELAG_OK);
     size_t k = (size_t)llround(0.25 * (double)n);
     for (size_t i = 0; i < n; i++)
@@ -110,10 +122,10 @@ Test(mask, deterministic_and_monotone)
     setup(&b, "cpu-ref", ELAG_OPTIMIZER_SGD);
     float *before = malloc(a.m.n_masked * sizeof(float));
     cr_assert_eq(
-        elag_mask_update(&a.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.5),
+        update(&a.m, &a.cfg, ELAG_PRUNE_SCOPE_LAYER, 0.5),
         ELAG_OK);
     cr_assert_eq(
-        elag_mask_update(&b.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.5),
+        update(&b.m, &b.cfg, ELAG_PRUNE_SCOPE_LAYER, 0.5),
         ELAG_OK);
     cr_assert_eq(memcmp(a.m.masks, b.m.masks, a.m.n_masked * sizeof(float)), 0,
                  "fast and reference backends choose the same entries");
@@ -127,7 +139,7 @@ Test(mask, deterministic_and_monotone)
             if (before[p->mask_off + i] == 0.0f) a.m.params[p->offset + i] = 100.0f;
     }
     cr_assert_eq(
-        elag_mask_update(&a.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.8),
+        update(&a.m, &a.cfg, ELAG_PRUNE_SCOPE_LAYER, 0.8),
         ELAG_OK);
     size_t regrown = 0;
     for (size_t i = 0; i < a.m.n_masked; i++) regrown += before[i] == 0.0f && a.m.masks[i] != 0.0f;
@@ -146,7 +158,7 @@ static void pruned_stay_zero(elag_optimizer_kind opt)
     setup(&f, "cpu", opt);
     f.cfg.train.optimizer.weight_decay = 0.01;
     cr_assert_eq(
-        elag_mask_update(&f.m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.7),
+        update(&f.m, &f.cfg, ELAG_PRUNE_SCOPE_LAYER, 0.7),
         ELAG_OK);
     for (int step = 1; step <= 5; step++) {
         for (int r = 0; r < 8; r++) {
@@ -208,10 +220,10 @@ Test(mask, conv_weights_layer_and_global)
     cr_assert_eq(conv->ndim, 4);
     cr_assert_eq(conv->count, 5 * 2 * 3 * 3);
     cr_assert_eq(m.n_masked, 90 + 3 * 45);
-    cr_assert_eq(elag_mask_update(&m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_LAYER, 0.6),
+    cr_assert_eq(update(&m, &cfg, ELAG_PRUNE_SCOPE_LAYER, 0.6),
                  ELAG_OK);
     cr_assert_eq(zeros_in(m.params + conv->offset, conv->count), 54);
-    cr_assert_eq(elag_mask_update(&m, ELAG_PRUNE_CRITERION_MAGNITUDE, ELAG_PRUNE_SCOPE_GLOBAL, 0.8),
+    cr_assert_eq(update(&m, &cfg, ELAG_PRUNE_SCOPE_GLOBAL, 0.8),
                  ELAG_OK);
     cr_assert_eq(zeros_in(m.masks, m.n_masked), 180);
     const elag_param *gamma = elag_model_find_param(&m, "bn1.weight");

@@ -154,7 +154,8 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
         return elag_fail(ELAG_ERR_INPUT, "--resume %s: no checkpoint %s", out_dir, checkpoint);
 
     /* 1. everything that can be wrong with the input, before any write */
-    elag_config *cfg = malloc(sizeof *cfg); /* large: not on the caller's stack */
+    /* calloc: a config that fails to load leaves *cfg as it was, and source[] is read below */
+    elag_config *cfg = calloc(1, sizeof *cfg); /* large: not on the caller's stack */
     if (cfg == NULL) return elag_fail(ELAG_ERR_NOMEM, "elag_run_train: out of host memory");
     elag_backend *be = NULL;
     elag_run_data data;
@@ -168,15 +169,16 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
     if (st == ELAG_OK && note[0] && o.note) o.note(note, o.progress_user);
     if (st == ELAG_OK && (st = elag_run_data_load(cfg, &data)) == ELAG_OK) have_data = 1;
     /* the model must fit the data (shapes chain from the images to the classes) */
-    if (st == ELAG_OK)
+    if (st == ELAG_OK) {
         st = elag_model_check(cfg,
                               (elag_fshape){data.train.channels, data.train.height,
                                             data.train.width},
                               data.train.classes, be);
-    if (st == ELAG_ERR_INPUT && cfg->source[0]) { /* name the config the model came from */
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", elag_last_error());
-        st = elag_fail(st, "%s: %s", cfg->source, msg);
+        if (st == ELAG_ERR_INPUT && cfg->source[0]) { /* name the config the model came from */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", elag_last_error());
+            st = elag_fail(st, "%s: %s", cfg->source, msg);
+        }
     }
     char out_buf[ELAG_PATH_LEN + 8];
     if (st == ELAG_OK && out_dir == NULL) {
@@ -184,7 +186,9 @@ elag_status elag_run_train(const char *config_path, const char *out_dir,
         out_dir = out_buf;
     }
 
-    /* the model built, the data uploaded and (resume) the checkpoint checked against both */
+    /* the model built, the data uploaded, the prune setup checked against the model's
+     * tensors (a block or N:M group that does not fit a weight) and (resume) the checkpoint
+     * checked against all of it: still nothing written */
     elag_trainer *trainer = NULL;
     progress_relay relay = {o.progress, o.progress_user};
     elag_train_options topts = {.out_dir = out_dir,

@@ -52,7 +52,13 @@ void elag_config_defaults(elag_config *cfg)
 
     cfg->prune.method = ELAG_PRUNE_METHOD_NONE;
     cfg->prune.criterion = ELAG_PRUNE_CRITERION_MAGNITUDE;
+    cfg->prune.granularity = ELAG_PRUNE_GRANULARITY_ELEMENT;
+    cfg->prune.n = 2;
+    cfg->prune.m = 4;
+    cfg->prune.block[0] = cfg->prune.block[1] = 4;
+    cfg->prune.norm = ELAG_PRUNE_NORM_L2;
     cfg->prune.scope = ELAG_PRUNE_SCOPE_LAYER;
+    cfg->prune.distribution = ELAG_PRUNE_DISTRIBUTION_UNIFORM;
     cfg->prune.initial = 0.0;
     cfg->prune.target = 0.9;
     /* field by field: a struct assignment need not copy zero padding */
@@ -62,6 +68,8 @@ void elag_config_defaults(elag_config *cfg)
     cfg->prune.end.is_fraction = 1;
     cfg->prune.frequency = 100;
     cfg->prune.exponent = 3.0;
+    cfg->prune.keep_first_last = 0;
+    cfg->prune.n_layers = 0;
 }
 
 /* Value node of key `path` when it was given (file or --set), else NULL. */
@@ -182,7 +190,9 @@ static elag_status cfg_check_prune(const elag_cfg_conv *c, elag_config *cfg)
 {
     char a[64], b[64];
     const elag_ynode *init = cfg_at(c, "prune.initial"), *target = cfg_at(c, "prune.target");
-    if (cfg->prune.initial > cfg->prune.target)
+    /* with nm both become 1 - N/M (elag_cfg_prune_check): what the user wrote is unused */
+    if (cfg->prune.granularity != ELAG_PRUNE_GRANULARITY_NM &&
+        cfg->prune.initial > cfg->prune.target)
         return elag_cfg_fail(c->ctx, init ? init : target, ELAG_ERR_INPUT,
                              "'prune.initial' (%s) must be <= 'prune.target' (%s)",
                              cfg_num_text(init, cfg->prune.initial, a, sizeof a),
@@ -243,6 +253,7 @@ static elag_status cfg_build(const char *yaml, size_t len, const char *origin,
     ELAG_TRY_GOTO(st, cfg_check_train(conv, cfg), done);
     ELAG_TRY_GOTO(st, cfg_check_prune(conv, cfg), done);
     ELAG_TRY_GOTO(st, cfg_resolve_model(conv, cfg), done);
+    ELAG_TRY_GOTO(st, elag_cfg_prune_check(conv, cfg), done); /* needs the layers */
 
     memset(cfg->source, 0, sizeof cfg->source);
     snprintf(cfg->source, sizeof cfg->source, "%s", origin ? origin : "");

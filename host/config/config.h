@@ -74,6 +74,36 @@ typedef enum elag_prune_criterion { ELAG_PRUNE_CRITERION_MAGNITUDE = 0 } elag_pr
 
 typedef enum elag_prune_scope { ELAG_PRUNE_SCOPE_LAYER = 0, ELAG_PRUNE_SCOPE_GLOBAL = 1 } elag_prune_scope;
 
+/* The selection pattern (host/prune/granularity.c holds one table entry per value). */
+typedef enum elag_prune_granularity {
+    ELAG_PRUNE_GRANULARITY_ELEMENT = 0, /* any weight */
+    ELAG_PRUNE_GRANULARITY_NM = 1,      /* N of every M consecutive inputs kept */
+    ELAG_PRUNE_GRANULARITY_BLOCK = 2,   /* (rows, cols) blocks of the (out, in) view */
+    ELAG_PRUNE_GRANULARITY_NEURON = 3,  /* rows (outputs) */
+    ELAG_PRUNE_GRANULARITY_CHANNEL = 4  /* conv filters (outputs): the same rows */
+} elag_prune_granularity;
+
+/* Per-tensor sparsity from the global target (host/prune/allocation.c). */
+typedef enum elag_prune_distribution {
+    ELAG_PRUNE_DISTRIBUTION_UNIFORM = 0,
+    ELAG_PRUNE_DISTRIBUTION_ERK = 1 /* Erdos-Renyi-Kernel (Evci et al. 2020) */
+} elag_prune_distribution;
+
+/* Norm of a group's scores (block, neuron, channel). */
+typedef enum elag_prune_norm { ELAG_PRUNE_NORM_L1 = 0, ELAG_PRUNE_NORM_L2 = 1 } elag_prune_norm;
+
+#define ELAG_MAX_PRUNE_LAYERS 16
+
+/* One prune.layers item: an override for the prunable layers whose name matches the glob
+ * (fnmatch); the first item that matches a layer applies to it. Numbers not given are -1.
+ * Unused items and bytes stay 0 (configs compare with memcmp). */
+typedef struct elag_prune_layer_config {
+    char name[ELAG_NAME_LEN]; /* glob over layer names: "fc1", "conv*", "fc[12]" */
+    int exclude;              /* 1: the layer stays dense */
+    double target;            /* its final sparsity (at prune.target), or -1 */
+    double min, max;          /* bounds on the sparsity the allocation gives it, or -1 */
+} elag_prune_layer_config;
+
 /* A point in training given either as a step number or as a fraction of all steps. */
 typedef struct elag_when {
     double value;    /* step (integer valued) or fraction in [0, 1] */
@@ -139,13 +169,21 @@ typedef struct elag_config {
     struct {
         elag_prune_method method;       /* default none */
         elag_prune_criterion criterion; /* default magnitude */
+        elag_prune_granularity granularity; /* default element */
+        int n, m;                       /* N:M, defaults 2 and 4; 1 <= n < m */
+        int block[2];                   /* (rows, cols) of a block, default (4, 4) */
+        elag_prune_norm norm;           /* group score (block, neuron, channel), default l2 */
         elag_prune_scope scope;         /* default layer */
+        elag_prune_distribution distribution; /* default uniform */
         double initial;                 /* s_i, default 0 */
         double target;                  /* s_f, default 0.9 */
         elag_when start;                /* t0, default 0 */
         elag_when end;                  /* last mask update, default 1.0 (fraction) */
         long frequency;                 /* dt in steps, default 100 */
         double exponent;                /* default 3 (Zhu & Gupta) */
+        int keep_first_last;            /* default 0; 1: first and last prunable layers dense */
+        int n_layers;                   /* prune.layers items */
+        elag_prune_layer_config layers[ELAG_MAX_PRUNE_LAYERS];
     } prune;
 } elag_config;
 
@@ -174,6 +212,12 @@ elag_status elag_config_hash(const elag_config *cfg, char out[17]);
 const char *elag_prune_method_name(elag_prune_method m);
 const char *elag_prune_scope_name(elag_prune_scope s);
 const char *elag_prune_criterion_name(elag_prune_criterion c);
+const char *elag_prune_granularity_name(elag_prune_granularity g);
+const char *elag_prune_distribution_name(elag_prune_distribution d);
+const char *elag_prune_norm_name(elag_prune_norm n);
+
+/* Index of the first prune.layers item whose glob matches layer `name`, or -1. */
+int elag_config_prune_layer_match(const elag_config *cfg, const char *name);
 const char *elag_optimizer_name(elag_optimizer_kind k);
 const char *elag_lr_schedule_name(elag_lr_schedule_kind k);
 const char *elag_dataset_name(elag_dataset_kind k);

@@ -83,6 +83,7 @@ typedef enum elag_cfg_kind {
     ELAG_CFG_LAYERS,      /* model.layers */
     ELAG_CFG_INT2,        /* int[2] field: a scalar sets both, or a list of 2 integers */
     ELAG_CFG_LAYER_TYPE,  /* model.layers[i].type: a kind of the layer-kind table */
+    ELAG_CFG_PRUNE_LAYERS, /* prune.layers: a list of per-layer overrides (prune_layers.c) */
     ELAG_CFG_UNSUPPORTED  /* in DESIGN.md, not built yet: any value is an error */
 } elag_cfg_kind;
 
@@ -103,6 +104,9 @@ extern const elag_cfg_key elag_cfg_keys[];
 extern const size_t elag_cfg_n_keys;
 extern const elag_cfg_key elag_cfg_layer_keys[];
 extern const size_t elag_cfg_n_layer_keys;
+/* Keys of one prune.layers item; offsets into elag_prune_layer_config. */
+extern const elag_cfg_key elag_cfg_prune_layer_keys[];
+extern const size_t elag_cfg_n_prune_layer_keys;
 
 /* Spellings, NULL-terminated, index = enum value (names.c); *_later: planned, not built. */
 extern const char *const elag_cfg_dataset_names[];
@@ -113,6 +117,9 @@ extern const char *const elag_cfg_prune_method_later[];
 extern const char *const elag_cfg_criterion_names[];
 extern const char *const elag_cfg_criterion_later[];
 extern const char *const elag_cfg_scope_names[];
+extern const char *const elag_cfg_granularity_names[];
+extern const char *const elag_cfg_distribution_names[];
+extern const char *const elag_cfg_norm_names[];
 extern const char *const elag_cfg_preset_names[];
 extern const char *const elag_cfg_preset_later[];
 
@@ -158,6 +165,24 @@ elag_status elag_cfg_convert(elag_cfg_conv *c, const elag_ynode *root);
 
 /* Converts a model.layers list into cfg->model.layers (also used for presets). */
 elag_status elag_cfg_layers(elag_cfg_conv *c, const elag_ynode *seq);
+
+/* Converts one value (not a section, not a list of items) into its field in base (the
+ * config, or an item's struct for item keys); `path` names it in messages. */
+elag_status elag_cfg_leaf(const elag_cfg_ctx *ctx, const elag_cfg_key *k, const char *path,
+                          const elag_ynode *v, void *base);
+
+/* Error for key i of mapping m when an earlier key has the same text, else OK. */
+elag_status elag_cfg_no_duplicate(const elag_cfg_ctx *ctx, const elag_ynode *m, size_t i,
+                                  const char *path);
+
+/* Converts a prune.layers list into cfg->prune.layers (prune_layers.c). */
+elag_status elag_cfg_prune_layers(elag_cfg_conv *c, const elag_ynode *seq);
+
+/* The prune checks that involve several keys or the model's layers (prune_layers.c): N < M,
+ * what nm, erk and global scope may be combined with, each override's glob naming a
+ * prunable layer; with nm, prune.initial and prune.target become 1 - N/M. After the model
+ * is resolved. */
+elag_status elag_cfg_prune_check(const elag_cfg_conv *c, elag_config *cfg);
 
 /* Expands a preset into model.layers (presets.c); ELAG_ERR_INPUT when the name is unknown. */
 elag_status elag_cfg_preset_expand(const char *preset, elag_config *cfg);

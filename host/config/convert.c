@@ -20,7 +20,10 @@ _Static_assert(sizeof(elag_dataset_kind) == sizeof(int) && sizeof(elag_layer_kin
                    sizeof(elag_lr_schedule_kind) == sizeof(int) &&
                    sizeof(elag_prune_method) == sizeof(int) &&
                    sizeof(elag_prune_criterion) == sizeof(int) &&
-                   sizeof(elag_prune_scope) == sizeof(int),
+                   sizeof(elag_prune_scope) == sizeof(int) &&
+                   sizeof(elag_prune_granularity) == sizeof(int) &&
+                   sizeof(elag_prune_distribution) == sizeof(int) &&
+                   sizeof(elag_prune_norm) == sizeof(int),
                "enum fields are written as int");
 
 #define CFG_MAX_STEP 9007199254740992.0 /* 2^53: larger steps are not exact in elag_when */
@@ -217,16 +220,16 @@ static elag_status cfg_int2(const elag_cfg_ctx *ctx, const elag_cfg_key *k, cons
         }
     } else {
         return elag_cfg_fail(ctx, v, ELAG_ERR_INPUT,
-                             "'%s' expects an integer or a list of 2 integers [h, w], got %s",
-                             path, elag_ynode_describe(v, got, sizeof got));
+                             "'%s' expects an integer or a list of 2 integers %s, got %s",
+                             path, strcmp(path, "prune.block") ? "[h, w]" : "[rows, cols]",
+                             elag_ynode_describe(v, got, sizeof got));
     }
     memcpy((char *)base + k->offset, x, sizeof x);
     return ELAG_OK;
 }
 
-/* Converts one value (not a section, not model.layers) into its field in base. */
-static elag_status cfg_leaf(const elag_cfg_ctx *ctx, const elag_cfg_key *k, const char *path,
-                            const elag_ynode *v, void *base)
+elag_status elag_cfg_leaf(const elag_cfg_ctx *ctx, const elag_cfg_key *k, const char *path,
+                          const elag_ynode *v, void *base)
 {
     char got[96];
     if (k->kind == ELAG_CFG_UNSUPPORTED)
@@ -281,9 +284,8 @@ static elag_status cfg_leaf(const elag_cfg_ctx *ctx, const elag_cfg_key *k, cons
     }
 }
 
-/* Error for key i of mapping m when an earlier key has the same text, else OK. */
-static elag_status cfg_no_duplicate(const elag_cfg_ctx *ctx, const elag_ynode *m, size_t i,
-                                    const char *path)
+elag_status elag_cfg_no_duplicate(const elag_cfg_ctx *ctx, const elag_ynode *m, size_t i,
+                                  const char *path)
 {
     for (size_t j = 0; j < i; j++)
         if (!strcmp(m->keys[j]->text, m->keys[i]->text))
@@ -344,7 +346,7 @@ static elag_status cfg_layer(elag_cfg_conv *c, const elag_ynode *m, size_t li, e
                              item, elag_ynode_describe(m, got, sizeof got));
     for (size_t i = 0; i < m->n; i++) {
         snprintf(path, sizeof path, "%s.%s", item, m->keys[i]->text);
-        ELAG_TRY(cfg_no_duplicate(ctx, m, i, path));
+        ELAG_TRY(elag_cfg_no_duplicate(ctx, m, i, path));
     }
     ELAG_TRY(cfg_layer_type(ctx, item, m, elag_ynode_get(m, "type"), L));
     const elag_layer_kind_def *kind = elag_layer_kind_get(L->type);
@@ -374,7 +376,7 @@ static elag_status cfg_layer(elag_cfg_conv *c, const elag_ynode *m, size_t li, e
         if (j > 1 && !cfg_in_list(kind->keys, key))
             return elag_cfg_fail(ctx, m->keys[i], ELAG_ERR_INPUT,
                                  "'%s' does not apply to a %s layer", path, kind->name);
-        ELAG_TRY(cfg_leaf(ctx, &elag_cfg_layer_keys[j], path, m->vals[i], L));
+        ELAG_TRY(elag_cfg_leaf(ctx, &elag_cfg_layer_keys[j], path, m->vals[i], L));
     }
     for (int r = 0; kind->required && kind->required[r]; r++)
         if (!elag_ynode_get(m, kind->required[r]))
@@ -433,7 +435,7 @@ static elag_status cfg_mapping(elag_cfg_conv *c, const elag_ynode *m, const char
     for (size_t i = 0; i < m->n; i++) {
         const elag_ynode *key = m->keys[i], *val = m->vals[i];
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", key->text);
-        ELAG_TRY(cfg_no_duplicate(ctx, m, i, path));
+        ELAG_TRY(elag_cfg_no_duplicate(ctx, m, i, path));
         int idx = strchr(key->text, '.') || !key->text[0] ? -1 : elag_cfg_key_find(path);
         if (idx < 0) {
             if (strchr(key->text, '.') && elag_cfg_key_find(path) >= 0)
@@ -455,8 +457,10 @@ static elag_status cfg_mapping(elag_cfg_conv *c, const elag_ynode *m, const char
             ELAG_TRY(cfg_mapping(c, val, path));
         } else if (k->kind == ELAG_CFG_LAYERS) {
             ELAG_TRY(elag_cfg_layers(c, val));
+        } else if (k->kind == ELAG_CFG_PRUNE_LAYERS) {
+            ELAG_TRY(elag_cfg_prune_layers(c, val));
         } else {
-            ELAG_TRY(cfg_leaf(ctx, k, path, val, c->cfg));
+            ELAG_TRY(elag_cfg_leaf(ctx, k, path, val, c->cfg));
         }
     }
     return ELAG_OK;

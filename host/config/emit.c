@@ -149,6 +149,38 @@ static elag_status cfg_put_layers(cfg_text *t, const elag_config *cfg, int inden
     return ELAG_OK;
 }
 
+/* prune.layers: one flow mapping per item with the keys it gave (numbers not given are
+ * -1 and left out), or [] when there is none. */
+static elag_status cfg_put_prune_layers(cfg_text *t, const elag_config *cfg, int indent)
+{
+    int n = cfg->prune.n_layers;
+    if (n < 0 || n > ELAG_MAX_PRUNE_LAYERS)
+        return elag_fail(ELAG_ERR_INPUT, "config: prune.n_layers is %d, not in [0, %d]", n,
+                         ELAG_MAX_PRUNE_LAYERS);
+    if (n == 0) {
+        cfg_put(t, "%*slayers: []\n", indent, "");
+        return ELAG_OK;
+    }
+    cfg_put(t, "%*slayers:\n", indent, "");
+    for (int i = 0; i < n; i++) {
+        const elag_prune_layer_config *o = &cfg->prune.layers[i];
+        cfg_put(t, "%*s- {name: ", indent + 2, "");
+        cfg_put_string(t, o->name);
+        if (o->exclude) cfg_put(t, ", exclude: true");
+        const struct {
+            const char *key;
+            double v;
+        } nums[] = {{"target", o->target}, {"min", o->min}, {"max", o->max}};
+        for (size_t j = 0; j < sizeof nums / sizeof nums[0]; j++) {
+            if (nums[j].v < 0) continue;
+            cfg_put(t, ", %s: ", nums[j].key);
+            cfg_put_double(t, nums[j].v);
+        }
+        cfg_put(t, "}\n");
+    }
+    return ELAG_OK;
+}
+
 static elag_status cfg_put_key(cfg_text *t, const elag_cfg_key *k, const elag_config *cfg)
 {
     int depth = 0;
@@ -162,6 +194,7 @@ static elag_status cfg_put_key(cfg_text *t, const elag_cfg_key *k, const elag_co
     }
     if (k->kind == ELAG_CFG_UNSUPPORTED || k->offset == ELAG_CFG_NO_FIELD) return ELAG_OK;
     if (k->kind == ELAG_CFG_LAYERS) return cfg_put_layers(t, cfg, indent);
+    if (k->kind == ELAG_CFG_PRUNE_LAYERS) return cfg_put_prune_layers(t, cfg, indent);
     const char *field = (const char *)cfg + k->offset;
     if (k->kind == ELAG_CFG_NAME && !field[0]) return ELAG_OK; /* no preset: layers say it all */
 
@@ -212,6 +245,12 @@ static elag_status cfg_put_key(cfg_text *t, const elag_cfg_key *k, const elag_co
             cfg_put_double(t, w.value); /* always with '.' or 'e': read back as a fraction */
         else
             cfg_put(t, "%.0f", w.value);
+        break;
+    }
+    case ELAG_CFG_INT2: {
+        int v[2];
+        memcpy(v, field, sizeof v);
+        cfg_put(t, "[%d, %d]", v[0], v[1]);
         break;
     }
     case ELAG_CFG_PAIR: {

@@ -24,12 +24,6 @@
 #define CFG_WHEN(p, f) {(p), ELAG_CFG_WHEN, CFG_F(f), 0, 0, 1, 0, 0, NULL, NULL}
 #define CFG_LATER(p) {(p), ELAG_CFG_UNSUPPORTED, ELAG_CFG_NO_FIELD, 0, 0, 0, 0, 0, NULL, NULL}
 
-/* Accepted with their one built value (which is what this build does anyway). */
-static const char *const cfg_granularity_names[] = {"element", NULL};
-static const char *const cfg_granularity_later[] = {"nm", "block", "neuron", "channel", NULL};
-static const char *const cfg_distribution_names[] = {"uniform", NULL};
-static const char *const cfg_distribution_later[] = {"erk", NULL};
-
 const elag_cfg_key elag_cfg_keys[] = {
     CFG_STRING("name", name),
     CFG_NUM("seed", ELAG_CFG_U64, seed, 0, INFINITY, 0, 0),
@@ -93,23 +87,24 @@ const elag_cfg_key elag_cfg_keys[] = {
              elag_cfg_prune_method_later),
     CFG_ENUM("prune.criterion", prune.criterion, elag_cfg_criterion_names,
              elag_cfg_criterion_later),
-    {"prune.granularity", ELAG_CFG_ENUM, ELAG_CFG_NO_FIELD, 0, 0, 0, 0, 0, cfg_granularity_names,
-     cfg_granularity_later},
+    CFG_ENUM("prune.granularity", prune.granularity, elag_cfg_granularity_names, NULL),
+    /* n < m is checked in prune_layers.c (elag_cfg_prune_check) */
+    CFG_NUM("prune.n", ELAG_CFG_INT, prune.n, 1, 65536, 0, 0),
+    CFG_NUM("prune.m", ELAG_CFG_INT, prune.m, 2, 65536, 0, 0),
+    {"prune.block", ELAG_CFG_INT2, CFG_F(prune.block), 0, 1, 65536, 0, 0, NULL, NULL},
+    CFG_ENUM("prune.norm", prune.norm, elag_cfg_norm_names, NULL),
     CFG_ENUM("prune.scope", prune.scope, elag_cfg_scope_names, NULL),
-    {"prune.distribution", ELAG_CFG_ENUM, ELAG_CFG_NO_FIELD, 0, 0, 0, 0, 0,
-     cfg_distribution_names, cfg_distribution_later},
+    CFG_ENUM("prune.distribution", prune.distribution, elag_cfg_distribution_names, NULL),
     CFG_NUM("prune.initial", ELAG_CFG_FLOAT, prune.initial, 0, 1, 0, 1),
     CFG_NUM("prune.target", ELAG_CFG_FLOAT, prune.target, 0, 1, 0, 1),
     CFG_WHEN("prune.start", prune.start),
     CFG_WHEN("prune.end", prune.end),
     CFG_NUM("prune.frequency", ELAG_CFG_LONG, prune.frequency, 1, INFINITY, 0, 0),
     CFG_NUM("prune.exponent", ELAG_CFG_FLOAT, prune.exponent, 0, INFINITY, 1, 0),
-    CFG_LATER("prune.n"),
-    CFG_LATER("prune.m"),
-    CFG_LATER("prune.block"),
+    CFG_BOOL("prune.keep_first_last", prune.keep_first_last),
+    {"prune.layers", ELAG_CFG_PRUNE_LAYERS, CFG_F(prune.layers), 0, 0, 0, 0, 0, NULL, NULL},
     CFG_LATER("prune.drop_fraction"),
     CFG_LATER("prune.rewind_step"),
-    CFG_LATER("prune.layers"),
 };
 
 const size_t elag_cfg_n_keys = sizeof elag_cfg_keys / sizeof elag_cfg_keys[0];
@@ -136,6 +131,21 @@ const elag_cfg_key elag_cfg_layer_keys[] = {
 };
 
 const size_t elag_cfg_n_layer_keys = sizeof elag_cfg_layer_keys / sizeof elag_cfg_layer_keys[0];
+
+#define CFG_PF(field) offsetof(elag_prune_layer_config, field)
+
+/* Keys of one prune.layers item (prune_layers.c); offsets into elag_prune_layer_config. */
+const elag_cfg_key elag_cfg_prune_layer_keys[] = {
+    {"name", ELAG_CFG_STRING, CFG_PF(name), sizeof(((elag_prune_layer_config *)0)->name), 0, 0,
+     0, 0, NULL, NULL},
+    {"target", ELAG_CFG_FLOAT, CFG_PF(target), 0, 0, 1, 0, 1, NULL, NULL},
+    {"exclude", ELAG_CFG_BOOL, CFG_PF(exclude), 0, 0, 1, 0, 0, NULL, NULL},
+    {"min", ELAG_CFG_FLOAT, CFG_PF(min), 0, 0, 1, 0, 1, NULL, NULL},
+    {"max", ELAG_CFG_FLOAT, CFG_PF(max), 0, 0, 1, 0, 1, NULL, NULL},
+};
+
+const size_t elag_cfg_n_prune_layer_keys =
+    sizeof elag_cfg_prune_layer_keys / sizeof elag_cfg_prune_layer_keys[0];
 
 int elag_cfg_key_find(const char *path)
 {

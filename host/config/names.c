@@ -16,6 +16,10 @@ const char *const elag_cfg_prune_method_later[] = {"iterative", "rigl", "set", N
 const char *const elag_cfg_criterion_names[] = {"magnitude", NULL};
 const char *const elag_cfg_criterion_later[] = {"random", "taylor", "snip", "movement", NULL};
 const char *const elag_cfg_scope_names[] = {"layer", "global", NULL};
+const char *const elag_cfg_granularity_names[] = {"element", "nm", "block", "neuron", "channel",
+                                                  NULL};
+const char *const elag_cfg_distribution_names[] = {"uniform", "erk", NULL};
+const char *const elag_cfg_norm_names[] = {"l1", "l2", NULL};
 const char *const elag_cfg_preset_names[] = {"lenet-300-100", "lenet-5", "vgg-small", NULL};
 const char *const elag_cfg_preset_later[] = {NULL};
 
@@ -40,6 +44,21 @@ const char *elag_prune_scope_name(elag_prune_scope s)
 const char *elag_prune_criterion_name(elag_prune_criterion c)
 {
     return cfg_name_of(elag_cfg_criterion_names, (int)c);
+}
+
+const char *elag_prune_granularity_name(elag_prune_granularity g)
+{
+    return cfg_name_of(elag_cfg_granularity_names, (int)g);
+}
+
+const char *elag_prune_distribution_name(elag_prune_distribution d)
+{
+    return cfg_name_of(elag_cfg_distribution_names, (int)d);
+}
+
+const char *elag_prune_norm_name(elag_prune_norm n)
+{
+    return cfg_name_of(elag_cfg_norm_names, (int)n);
 }
 
 const char *elag_optimizer_name(elag_optimizer_kind k)

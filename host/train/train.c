@@ -45,6 +45,7 @@ static void shuffle_indices(int32_t *perm, long n, uint64_t seed, int epoch)
 void elag_trainer_free(elag_trainer *t)
 {
     if (!t) return;
+    elag_prune_setup_free(&t->prune);
     elag_model_free(&t->model);
     if (t->be) {
         elag_be_release(t->be, t->x_dev);
@@ -70,6 +71,9 @@ static elag_status trainer_setup(elag_trainer *t)
     t->steps_per_epoch = (tr->n + batch - 1) / batch;
     t->total_steps = t->steps_per_epoch * cfg->train.epochs;
     ELAG_TRY(elag_prune_plan_init(&t->plan, cfg, t->total_steps));
+    /* checks that every pattern fits its tensor: still before the run folder is made */
+    if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE)
+        ELAG_TRY(elag_prune_setup_init(&t->prune, cfg, &t->model));
     size_t nx = (size_t)tr->n * tr->features;
     t->check_rows = elag_finite_rows(&t->model);
     size_t n_check = 2 * t->check_rows + 2;
@@ -117,8 +121,7 @@ static elag_status do_mask_update(elag_trainer *t)
 {
     double t0 = now_seconds();
     t->sparsity = elag_prune_plan_sparsity(&t->plan, t->step);
-    ELAG_TRY(elag_mask_update(&t->model, t->cfg->prune.criterion, t->cfg->prune.scope,
-                              t->sparsity));
+    ELAG_TRY(elag_mask_update(&t->model, &t->prune, t->sparsity));
     ELAG_TRY(elag_be_sync(t->be));
     t->mask_seconds += now_seconds() - t0;
     t->mask_updates++;

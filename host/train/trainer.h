@@ -6,6 +6,7 @@
 #ifndef ELAG_TRAIN_TRAINER_H
 #define ELAG_TRAIN_TRAINER_H
 
+#include "prune/mask.h"
 #include "prune/schedule.h"
 #include "train/checkpoint.h"
 #include "train/train.h"
@@ -17,6 +18,7 @@ struct elag_trainer {
     elag_train_options opts;
     elag_model model;
     elag_prune_plan plan;
+    elag_prune_setup prune; /* criterion, granularity, allocation: built once (pruning runs) */
     float *x_dev;       /* device (n_train, features) */
     int32_t *y_dev;     /* device (n_train) */
     int32_t *perm_dev;  /* device (n_train) */
