@@ -1,9 +1,12 @@
 /*
- * `elag export MODEL --format F [-o FILE]`: writes a checkpoint's pruned model as a
+ * `elag export MODEL --format F [--thin] [-o FILE]`: writes a checkpoint's pruned model as a
  * self-contained safetensors export (include/elag/export.h) with every linear weight
  * dense, CSR or Blocked-ELL, or, with `auto`, in the format that ran fastest for that
  * layer on the target device. Prints one line per layer. An existing output file is
- * replaced only with --force, and never when it is MODEL itself (under any name).
+ * replaced only with --force, and never when it is MODEL itself (under any name). --thin
+ * first removes the constant neurons and filters (elag_net_thin: the logits of the
+ * smaller model are checked against the masked model's on test samples; nothing is
+ * written when they differ) and prints what each layer kept.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -16,16 +19,22 @@
 
 static const char export_usage[] =
     "usage: elag export MODEL --format dense|csr|bell[:B]|auto [options]\n"
+    "       elag export MODEL --thin [--format F] [options]\n"
     "\n"
     "Writes the checkpoint MODEL (model.safetensors) as a self-contained export: per\n"
     "linear layer its masked weight as dense, CSR (indptr/indices/values) or Blocked-ELL\n"
     "(block size B, default 16), its bias, the layer graph and the config. `elag infer`\n"
     "runs the file without the checkpoint. `auto` times each layer's product at batch\n"
     "256 on the device (dense, csr, bell:16, bell:32) and keeps the fastest.\n"
+    "--thin first removes the neurons and conv filters whose weights are all zero (their\n"
+    "constant output folded into the next layer; never the classes) and checks that the\n"
+    "smaller model's logits equal the masked model's on test samples (exit 1, nothing\n"
+    "written, when they do not); the format then applies to the smaller weights.\n"
     "\n"
     "options:\n"
-    "  --format F     dense | csr | bell | bell:B | auto (required)\n"
-    "  -o, --out FILE output file (default: next to MODEL, <name>.<format>.safetensors)\n"
+    "  --format F     dense | csr | bell | bell:B | auto (required; --thin: dense)\n"
+    "  --thin         remove constant neurons and filters first (a smaller dense model)\n"
+    "  -o, --out FILE output file (default: next to MODEL, <name>[.thin].<format>.safetensors)\n"
     "  --force        replace FILE if it exists (never MODEL itself)\n"
     "  --device D     auto only: auto | cpu | cpu-ref | cuda | cuda:N (default auto)\n"
     "  --threads N    auto only: CPU threads, 0 = all cores (default 0)\n"
@@ -42,8 +51,8 @@ static int parse_threads(const char *cmd, const char *v, int *out)
     return 0;
 }
 
-/* Default output: MODEL without ".safetensors", then ".<format>.safetensors". */
-static void default_out(const char *model, const char *fmt, char *buf, size_t len)
+/* Default output: MODEL without ".safetensors", then "[.thin].<format>.safetensors". */
+static void default_out(const char *model, const char *fmt, int thin, char *buf, size_t len)
 {
     const char *ext = ".safetensors";
     size_t n = strlen(model), e = strlen(ext);
@@ -52,7 +61,7 @@ static void default_out(const char *model, const char *fmt, char *buf, size_t le
     snprintf(tag, sizeof tag, "%s", fmt);
     char *colon = strchr(tag, ':');
     if (colon) memmove(colon, colon + 1, strlen(colon)); /* bell:32 -> bell32 */
-    snprintf(buf, len, "%.*s.%s.safetensors", stem, model, tag);
+    snprintf(buf, len, "%.*s%s.%s.safetensors", stem, model, thin ? ".thin" : "", tag);
 }
 
 static void print_ms(double ms)
@@ -95,10 +104,26 @@ static void print_layers(const elag_net_t *net, int is_auto)
     }
 }
 
+/* What --thin removed per layer, and what its check measured. */
+static void print_thin(const elag_net_t *net, const elag_thin_result *r)
+{
+    printf("\nthinned: %-12s %8s %8s %6s %6s %6s %6s\n", "layer", "units", "kept", "zero",
+           "folded", "merged", "held");
+    for (int i = 0; i < elag_net_thin_count(net); i++) {
+        elag_thin_info t;
+        if (elag_net_thin_layer(net, i, &t) != ELAG_OK) continue; /* i < count: cannot happen */
+        printf("thinned: %-12s %8d %8d %6d %6d %6d %6d\n", t.layer, t.original, t.kept, t.zero,
+               t.folded, t.merged, t.held);
+    }
+    printf("checked: logits of the thinned and the masked model on %ld test samples differ by "
+           "%.3g at most (relative; tolerance %.3g)\n",
+           r->samples, r->max_rel_error, r->tolerance);
+}
+
 int elag_cmd_export(int argc, char **argv)
 {
     const char *model = NULL, *format = NULL, *out = NULL, *device = "auto", *threads_s = NULL;
-    int force = 0;
+    int force = 0, thin = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -107,6 +132,10 @@ int elag_cmd_export(int argc, char **argv)
         }
         if (strcmp(argv[i], "--force") == 0) {
             force = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--thin") == 0) {
+            thin = 1;
             continue;
         }
         if ((r = elag_cli_take_value(argc, argv, &i, "--format", &format)) != 0 ||
@@ -123,6 +152,7 @@ int elag_cmd_export(int argc, char **argv)
         model = argv[i];
     }
     if (!model) return elag_cli_usage_error("export", "missing MODEL");
+    if (!format && thin) format = "dense";
     if (!format) return elag_cli_usage_error("export", "missing --format");
     int is_auto = 0;
     if (elag_export_format_parse(format, &is_auto) != ELAG_OK)
@@ -131,7 +161,7 @@ int elag_cmd_export(int argc, char **argv)
     if (threads_s && parse_threads("export", threads_s, &threads)) return 2;
     char out_buf[1200];
     if (!out) {
-        default_out(model, format, out_buf, sizeof out_buf);
+        default_out(model, format, thin, out_buf, sizeof out_buf);
         out = out_buf;
     }
     /* never write over the checkpoint being read (same file under any name) */
@@ -147,6 +177,14 @@ int elag_cmd_export(int argc, char **argv)
     elag_net_t *net = NULL;
     elag_status st = elag_net_from_checkpoint(&net, model);
     if (st != ELAG_OK) return elag_cli_fail(st);
+    elag_thin_result thin_res = ELAG_THIN_RESULT_INIT;
+    if (thin) {
+        st = elag_net_thin(net, NULL, &thin_res);
+        if (st != ELAG_OK) {
+            elag_net_free(net);
+            return elag_cli_fail(st);
+        }
+    }
     elag_device_t *dev = NULL;
     if (is_auto) {
         elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
@@ -167,6 +205,7 @@ int elag_cmd_export(int argc, char **argv)
         printf("sparsity %.4f (%lld of %lld prunable weights nonzero)\n\n", sparsity,
                (long long)nonzero, (long long)params);
         print_layers(net, is_auto);
+        if (thin) print_thin(net, &thin_res);
     }
     elag_device_free(dev);
     elag_net_free(net);

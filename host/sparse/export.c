@@ -375,6 +375,25 @@ char *elag_export_graph_json(const elag_export *e, const elag_model *im)
     return text;
 }
 
+char *elag_export_thin_json(const elag_export *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    for (int i = 0; ok && i < e->n_thin; i++) {
+        cJSON *pair = cJSON_CreateArray();
+        ok = pair && cJSON_AddItemToObject(o, e->thin[i].name, pair);
+        if (!ok) {
+            cJSON_Delete(pair);
+            break;
+        }
+        ok = cJSON_AddItemToArray(pair, cJSON_CreateNumber(e->thin[i].kept)) &&
+             cJSON_AddItemToArray(pair, cJSON_CreateNumber(e->thin[i].original));
+    }
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}
+
 elag_status elag_export_save(const elag_export *e, const char *path)
 {
     elag_st_writer *w = NULL;
@@ -406,6 +425,16 @@ elag_status elag_export_save(const elag_export *e, const char *path)
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "input_shape", text), done);
     ELAG_TRY_GOTO(st, add_meta_int(w, "classes", e->classes), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "config", e->config_yaml), done);
+    if (e->n_thin > 0) {
+        char *thin = elag_export_thin_json(e);
+        if (!thin) {
+            st = elag_fail(ELAG_ERR_NOMEM, "export: out of memory");
+            goto done;
+        }
+        st = elag_st_writer_meta(w, "thinned", thin);
+        free(thin);
+        if (st != ELAG_OK) goto done;
+    }
     st = elag_st_writer_save(w, path);
 done:
     free(graph);

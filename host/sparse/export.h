@@ -18,7 +18,9 @@
  * "config" (the resolved config, whose model.layers is the inference graph: it is what the
  * reader builds); "graph" (a JSON list of the layers with their in/out shapes and weight
  * formats, for readers without a YAML parser; it must be what the config implies);
- * "input_dim", "input_shape" ("[C, H, W]") and "classes". Reading validates everything
+ * "input_dim", "input_shape" ("[C, H, W]") and "classes"; a thinned export (thin.h) also
+ * "thinned", a JSON object {"<layer>": [kept, original], ...} over every linear and conv2d
+ * layer in graph order (kept must be the layer's width). Reading validates everything
  * and refuses a tensor no layer claims; a corrupt or inconsistent file is ELAG_ERR_INPUT
  * naming the file and the tensor or key.
  */
@@ -60,6 +62,18 @@ typedef struct elag_export_tensor {
     float *data;               /* otherwise: (count) dense, host */
 } elag_export_tensor;
 
+/* What thinning (thin.h) did to one linear or conv2d layer: its output units before and
+ * after, and how the removed and constant ones were treated. A file records `original`
+ * and `kept` only (metadata "thinned"); the other counts read back as -1. */
+typedef struct elag_thin_layer {
+    char name[ELAG_NAME_LEN];
+    int original, kept;
+    int zero;   /* removed: constant 0 where the next layer reads it */
+    int folded; /* removed: a nonzero constant added to the next layer's bias */
+    int merged; /* removed: a nonzero constant merged into one kept constant unit */
+    int held;   /* constant units kept (no exact way to remove them; the merge target too) */
+} elag_thin_layer;
+
 typedef struct elag_export {
     elag_config cfg;           /* the inference graph (model.layers) and its data section */
     char *config_yaml;         /* its YAML (malloc'd) */
@@ -67,6 +81,8 @@ typedef struct elag_export {
     int input_dim, classes;
     int n_tensors;
     elag_export_tensor t[ELAG_MAX_PARAMS];
+    int n_thin;                /* 0: not thinned; else one entry per linear/conv2d layer */
+    elag_thin_layer thin[ELAG_MAX_LAYERS];
 } elag_export;
 
 /* Reads a checkpoint into the inference graph: weights dense with their masks applied
@@ -121,6 +137,8 @@ void elag_export_tensor_describe(elag_export_tensor *t, const elag_model *im, in
 elag_status elag_export_take_tensors(elag_export *e, const elag_model *im);
 /* The "graph" metadata for e built as `im` (malloc'd JSON text, NULL when out of memory). */
 char *elag_export_graph_json(const elag_export *e, const elag_model *im);
+/* The "thinned" metadata of e->thin (malloc'd JSON text, NULL when out of memory). */
+char *elag_export_thin_json(const elag_export *e);
 /* "[a, b, c]" */
 void elag_export_shape_text(const int64_t *shape, int ndim, char *buf, size_t len);
 

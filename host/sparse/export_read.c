@@ -176,6 +176,43 @@ static elag_status load_tensors(const elag_st_file *f, elag_export *e, const ela
     return ELAG_OK;
 }
 
+/* The "thinned" metadata, when present: [kept, original] for every weighted layer of the
+ * graph (im) in order, kept being the layer's width. */
+static elag_status read_thinned(const elag_st_file *f, elag_export *e, const elag_model *im)
+{
+    const char *text = elag_st_meta(f, "thinned"), *path = elag_st_path(f);
+    if (!text) return ELAG_OK;
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *item = o && cJSON_IsObject(o) ? o->child : NULL;
+    elag_status st = o && cJSON_IsObject(o) ? ELAG_OK : BAD("%s: metadata 'thinned' is not a "
+                                                            "JSON object", path);
+    for (int i = 0; st == ELAG_OK && i < im->n_layers; i++) {
+        const elag_layer *l = &im->layers[i];
+        if (!l->kind->sparse_weight) continue;
+        const cJSON *k = item ? cJSON_GetArrayItem(item, 0) : NULL;
+        const cJSON *n = item ? cJSON_GetArrayItem(item, 1) : NULL;
+        if (!item || strcmp(item->string, l->cfg.name) != 0 || cJSON_GetArraySize(item) != 2 ||
+            !cJSON_IsNumber(k) || !cJSON_IsNumber(n) || k->valuedouble != l->out.c ||
+            n->valuedouble < k->valuedouble || n->valuedouble > (double)(1 << 24) ||
+            n->valuedouble != (double)(int)n->valuedouble) {
+            st = BAD("%s: metadata 'thinned' must list [kept, original] for layer '%s' "
+                     "(width %d) here", path, l->cfg.name, l->out.c);
+            break;
+        }
+        elag_thin_layer *t = &e->thin[e->n_thin++];
+        snprintf(t->name, sizeof t->name, "%s", l->cfg.name);
+        t->kept = l->out.c;
+        t->original = (int)n->valuedouble;
+        t->zero = t->folded = t->merged = t->held = -1;
+        item = item->next;
+    }
+    if (st == ELAG_OK && item)
+        st = BAD("%s: metadata 'thinned' names '%s', not a weighted layer in order", path,
+                 item->string ? item->string : "?");
+    cJSON_Delete(o);
+    return st;
+}
+
 elag_status elag_export_load(const char *path, elag_export *out)
 {
     memset(out, 0, sizeof *out);
@@ -221,7 +258,9 @@ elag_status elag_export_load(const char *path, elag_export *out)
     ELAG_TRY_GOTO(st, elag_backend_open("cpu", 1, &be, NULL, 0), done);
     st = elag_model_init(&im, &out->cfg, out->input, out->classes, 1, 0, be);
     if (st != ELAG_OK) {
-        st = BAD("%s: its config does not build: %s", path, elag_last_error());
+        char why[768]; /* a copy: elag_fail writes the buffer elag_last_error() returns */
+        snprintf(why, sizeof why, "%s", elag_last_error());
+        st = BAD("%s: its config does not build: %s", path, why);
         goto done;
     }
     int used = 0;
@@ -251,6 +290,7 @@ elag_status elag_export_load(const char *path, elag_export *out)
     }
     if (!g || strcmp(g, graph) != 0)
         st = BAD("%s: metadata 'graph' disagrees with the config's layers", path);
+    if (st == ELAG_OK) st = read_thinned(f, out, &im);
 done:
     free(graph);
     elag_model_free(&im);

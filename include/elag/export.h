@@ -7,11 +7,13 @@
  *
  *     elag_net_t *net;
  *     elag_net_from_checkpoint(&net, "runs/x/model.safetensors");
+ *     elag_net_thin(net, NULL, NULL);         optional: drop constant neurons/filters
  *     elag_net_convert(net, "csr", NULL);
  *     elag_net_save(net, "x.csr.safetensors");
  *     elag_net_free(net);
  *
- * This is `elag export MODEL --format F -o FILE`; docs/sparse.md describes the file.
+ * This is `elag export MODEL [--thin] --format F -o FILE`; docs/sparse.md describes the
+ * file.
  */
 #ifndef ELAG_INCLUDE_EXPORT_H
 #define ELAG_INCLUDE_EXPORT_H
@@ -54,6 +56,77 @@ typedef struct elag_weight_timing {
 /* The timings of weight i (as elag_net_weight counts) from the last "auto" conversion;
  * all 0 when net was not converted with "auto". ELAG_ERR_USAGE for a bad i. */
 elag_status elag_net_weight_timing(const elag_net_t *net, int i, elag_weight_timing *out);
+
+/* ---- thinning: `elag export MODEL --thin` ---- */
+
+#define ELAG_THIN_OPTIONS_VERSION 1
+/* Largest max_i |thin_i - masked_i| / max(1, |masked_i|) over the logits that
+ * elag_net_thin accepts: ELAG_INFER_VERIFY_TOL's bound, for the same reason. Both sides
+ * are FP32 gemms of the same weights; they differ by the rounding of folded biases and
+ * merged columns and by sums over fewer terms (1.0e-6 on LeNet-300-100 and 2.3e-6 on
+ * vgg-small with half their units removed, docs/sparse.md). A unit removed wrongly moves
+ * logits by 1e-2 and more. */
+#define ELAG_THIN_VERIFY_TOL 1e-4
+/* Test samples elag_net_thin runs through both models when `samples` is 0. */
+#define ELAG_THIN_VERIFY_SAMPLES 256
+
+typedef struct elag_thin_options {
+    unsigned int version; /* ELAG_THIN_OPTIONS_VERSION */
+    double tolerance;     /* largest relative logit difference accepted; 0: ELAG_THIN_VERIFY_TOL */
+    int samples;          /* test samples compared (the first of the test set); 0: the default */
+} elag_thin_options;
+
+#define ELAG_THIN_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        ELAG_THIN_OPTIONS_VERSION, 0.0, 0                                                          \
+    }
+
+/* Fills *opts with the defaults of `version`; ELAG_ERR_USAGE for an unknown version. */
+elag_status elag_thin_options_init(elag_thin_options *opts, unsigned int version);
+
+#define ELAG_THIN_RESULT_VERSION 1
+
+/* What elag_net_thin checked. */
+typedef struct elag_thin_result {
+    unsigned int version; /* set by the caller: ELAG_THIN_RESULT_VERSION */
+    long samples;         /* test samples run through both models */
+    double max_rel_error; /* max |thin - masked| / max(1, |masked|) over their logits */
+    double tolerance;     /* what it was held to */
+} elag_thin_result;
+
+#define ELAG_THIN_RESULT_INIT                                                                      \
+    {                                                                                              \
+        ELAG_THIN_RESULT_VERSION, 0, 0.0, 0.0                                                      \
+    }
+
+/* Removes the constant output units (all-zero weight rows after batch-norm folding) of
+ * net's linear and conv2d layers, with the matching input columns of the next such layer,
+ * folding or merging nonzero constants so the logits stay the same (the rule:
+ * docs/sparse.md, "Thinning"); the last layer (the classes) is never cut. Every weight
+ * must still be dense (call before elag_net_convert). Then runs the first `samples` test
+ * samples of net's config through the masked model and the thinned one (dense, on the
+ * CPU) and fails with ELAG_ERR_INTERNAL when their logits differ by more than the
+ * tolerance; the network is then thinned but wrong: do not save it. result may be NULL. */
+elag_status elag_net_thin(elag_net_t *net, const elag_thin_options *opts,
+                          elag_thin_result *result);
+
+/* One linear or conv2d layer of a thinned network: output units before and after, and
+ * how the constant ones went (-1 each for a network read from a file, which records the
+ * widths only). */
+typedef struct elag_thin_info {
+    char layer[64];
+    int original, kept;
+    int zero;   /* removed: 0 where the next layer reads them */
+    int folded; /* removed: nonzero constants added to the next layer's bias */
+    int merged; /* removed: nonzero constants merged into one kept constant unit */
+    int held;   /* constant units kept */
+} elag_thin_info;
+
+/* Layers described by elag_net_thin_layer: 0 when net is not thinned. */
+int elag_net_thin_count(const elag_net_t *net);
+
+/* Layer i (0 <= i < elag_net_thin_count); ELAG_ERR_USAGE for another i. */
+elag_status elag_net_thin_layer(const elag_net_t *net, int i, elag_thin_info *out);
 
 #ifdef __cplusplus
 }
