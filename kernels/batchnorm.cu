@@ -27,6 +27,12 @@ static __device__ __forceinline__ float bn_apply(float x, double mean, double in
     return (float)__dadd_rn(__dmul_rn(__dmul_rn(__dsub_rn((double)x, mean), invstd), gm), bt);
 }
 
+/* A fused ReLU on bn_apply's result: a NaN gives 0, as ELAG_EW_RELU. */
+static __device__ __forceinline__ float bn_relu(float v, int relu)
+{
+    return relu ? (v > 0.0f ? v : 0.0f) : v;
+}
+
 /* (1 - momentum) * run + momentum * stat, as the reference rounds it. */
 static __device__ __forceinline__ float bn_running(float run, double stat, float momentum)
 {
@@ -38,7 +44,8 @@ static __device__ __forceinline__ float bn_running(float run, double stat, float
 static __global__ void batchnorm_train_kernel(float *y, const float *x, size_t C, size_t L,
                                               const float *gamma, const float *beta,
                                               float *run_mean, float *run_var, float momentum,
-                                              float eps, float *save_mean, float *save_invstd)
+                                              float eps, float *save_mean, float *save_invstd,
+                                              int relu)
 {
     __shared__ double buf[ELAG_REDUCE_BLOCK];
     for (size_t c = blockIdx.x; c < C; c += gridDim.x) { /* uniform over the block */
@@ -56,7 +63,7 @@ static __global__ void batchnorm_train_kernel(float *y, const float *x, size_t C
         double invstd = 1.0 / sqrt(var + (double)eps);
         double gm = gamma[c], bt = beta[c];
         for (size_t k = threadIdx.x; k < L; k += ELAG_REDUCE_BLOCK)
-            yc[k] = bn_apply(xc[k], mean, invstd, gm, bt);
+            yc[k] = bn_relu(bn_apply(xc[k], mean, invstd, gm, bt), relu);
         if (threadIdx.x == 0) {
             if (save_mean != NULL) save_mean[c] = (float)mean;
             if (save_invstd != NULL) save_invstd[c] = (float)invstd;
@@ -73,14 +80,15 @@ static __global__ void batchnorm_train_kernel(float *y, const float *x, size_t C
  * row. */
 static __global__ void batchnorm_eval_kernel(float *y, const float *x, size_t C, size_t L,
                                              const float *gamma, const float *beta,
-                                             const float *run_mean, const float *run_var, float eps)
+                                             const float *run_mean, const float *run_var, float eps,
+                                             int relu)
 {
     for (size_t c = blockIdx.y; c < C; c += gridDim.y) {
         double mean = run_mean[c], invstd = 1.0 / sqrt((double)run_var[c] + (double)eps);
         double gm = gamma[c], bt = beta[c];
         const float *xc = x + c * L; /* (L) */
         float *yc = y + c * L;       /* (L), may be xc */
-        ELAG_GRID_LOOP(k, L) yc[k] = bn_apply(xc[k], mean, invstd, gm, bt);
+        ELAG_GRID_LOOP(k, L) yc[k] = bn_relu(bn_apply(xc[k], mean, invstd, gm, bt), relu);
     }
 }
 
@@ -120,7 +128,7 @@ static __global__ void batchnorm_backward_kernel(float *dx, float *dgamma, float
     }
 }
 
-extern "C" cudaError_t elag_cuda_batchnorm_forward(int training, float *y, const float *x, int C,
+extern "C" cudaError_t elag_cuda_batchnorm_forward(int flags, float *y, const float *x, int C,
                                                    int L, const float *gamma, const float *beta,
                                                    float *run_mean, float *run_var, float momentum,
                                                    float eps, float *save_mean, float *save_invstd,
@@ -128,16 +136,17 @@ extern "C" cudaError_t elag_cuda_batchnorm_forward(int training, float *y, const
 {
     /* L == 0: no samples, so no statistics and nothing to normalise (as the reference). */
     if (C <= 0 || L <= 0) return cudaSuccess;
-    if (training) {
+    const int relu = (flags & 2) != 0; /* ELAG_BN_RELU (host/backend/backend.h) */
+    if (flags & 1) {                   /* ELAG_BN_TRAINING */
         batchnorm_train_kernel<<<elag_grid_rows((size_t)C), ELAG_REDUCE_BLOCK, 0, stream>>>(
             y, x, (size_t)C, (size_t)L, gamma, beta, run_mean, run_var, momentum, eps, save_mean,
-            save_invstd);
+            save_invstd, relu);
     } else {
         unsigned gx = elag_grid_for((size_t)L);
         dim3 grid(gx > BN_EVAL_GRID_X ? BN_EVAL_GRID_X : gx,
                   (unsigned)C > BN_GRID_Y_MAX ? BN_GRID_Y_MAX : (unsigned)C);
         batchnorm_eval_kernel<<<grid, ELAG_BLOCK, 0, stream>>>(y, x, (size_t)C, (size_t)L, gamma,
-                                                               beta, run_mean, run_var, eps);
+                                                               beta, run_mean, run_var, eps, relu);
     }
     return cudaGetLastError();
 }

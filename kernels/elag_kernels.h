@@ -150,7 +150,7 @@ cudaError_t elag_cuda_pool_backward(elag_pool_mode mode, float *dx, const float 
  * are (C). Training writes save_mean and save_invstd and updates the running buffers (each
  * skipped when NULL); eval reads run_mean and run_var. L == 0 does nothing. One block per
  * channel in training: the statistics are deterministic. */
-cudaError_t elag_cuda_batchnorm_forward(int training, float *y, const float *x, int C, int L,
+cudaError_t elag_cuda_batchnorm_forward(int flags, float *y, const float *x, int C, int L,
                                         const float *gamma, const float *beta, float *run_mean,
                                         float *run_var, float momentum, float eps,
                                         float *save_mean, float *save_invstd,

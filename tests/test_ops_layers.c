@@ -45,7 +45,7 @@ static bn_io bn_alloc(int C, int L)
     return o;
 }
 
-static void bn_fwd_on(elag_backend *be, int training, int alias, const float *x, int C, int L,
+static void bn_fwd_on(elag_backend *be, int flags, int alias, const float *x, int C, int L,
                       const float *gamma, const float *beta, const float *rm0, const float *rv0,
                       float mom, bn_io *o)
 {
@@ -54,9 +54,10 @@ static void bn_fwd_on(elag_backend *be, int training, int alias, const float *x,
     float *dy = alias ? dx : fout(be, n, "y");
     float *dg = fin(be, gamma, C, "gamma"), *db = fin(be, beta, C, "beta");
     float *drm = fio(be, rm0, C, "run_mean"), *drv = fio(be, rv0, C, "run_var");
+    const int training = flags & ELAG_BN_TRAINING;
     float *dsm = training ? fout(be, C, "save_mean") : NULL;
     float *dsi = training ? fout(be, C, "save_invstd") : NULL;
-    OKB(be, be->batchnorm_forward(be, training, dy, dx, C, L, dg, db, drm, drv, mom, BN_EPS, dsm,
+    OKB(be, be->batchnorm_forward(be, flags, dy, dx, C, L, dg, db, drm, drv, mom, BN_EPS, dsm,
                                   dsi));
     fget(o->y, dy, n);
     fget(o->rm, drm, C);
@@ -134,6 +135,24 @@ OPS_CASE(batchnorm_forward)
             expect_hand(what, e.y, to_float(ye, n), n, 1.0);
             expect_identical("eval leaves run_mean", e.rm, rm0, C);
             expect_identical("eval leaves run_var", e.rv, rv0, C);
+            /* ELAG_BN_RELU: the same outputs with max(y, 0), statistics unchanged */
+            for (int training = 0; training < 2; training++) {
+                bn_io f = bn_alloc(C, L), ref = bn_alloc(C, L);
+                int flags = ELAG_BN_RELU | (training ? ELAG_BN_TRAINING : 0);
+                bn_fwd_on(T.ref, flags, 0, x, C, L, gamma, beta, rm0, rv0, bc->momentum, &ref);
+                bn_fwd_on(T.b, flags, alias, x, C, L, gamma, beta, rm0, rv0, bc->momentum, &f);
+                double *hy = training ? y : ye, *hr = dbuf(n);
+                for (size_t i = 0; i < n; i++) hr[i] = hy[i] > 0.0 ? hy[i] : 0.0;
+                snprintf(what, sizeof what, "batchnorm %s + relu %s%s",
+                         training ? "training" : "eval", bc->name, alias ? " y=x" : "");
+                expect_close(what, f.y, ref.y, n, 1.0);
+                expect_hand(what, f.y, to_float(hr, n), n, 1.0);
+                size_t neg = 0;
+                for (size_t i = 0; i < n; i++) neg += f.y[i] < 0.0f || signbit(f.y[i]);
+                cr_expect_eq(neg, 0, "%s: %s: %zu outputs below +0 after the fused ReLU",
+                             T.b->name, what, neg);
+                if (training) expect_close("run_var with relu", f.rv, r.rv, C, 1.0);
+            }
         }
     }
     /* C = 0: nothing read or written */
@@ -157,6 +176,8 @@ OPS_CASE(batchnorm_forward)
                                                             0.1f, BN_EPS, df, df));
     ALL_RETURN(ELAG_ERR_INTERNAL, elag_be_batchnorm_forward(be, 0, df, df, -1, 4, df, df, df, df,
                                                             0.1f, BN_EPS, NULL, NULL));
+    ALL_RETURN(ELAG_ERR_INTERNAL, elag_be_batchnorm_forward(be, 4, df, df, 2, 4, df, df, df, df,
+                                                            0.1f, BN_EPS, df, df)); /* flags */
 }
 
 static void bn_bwd_on(elag_backend *be, int alias, const float *dy, const float *x, int C, int L,

@@ -56,6 +56,9 @@ typedef enum elag_ew_op {
     ELAG_EW_SCALE = 4          /* y = alpha * a */
 } elag_ew_op;
 
+/* batchnorm_forward's flags. */
+enum { ELAG_BN_TRAINING = 1, ELAG_BN_RELU = 2 };
+
 typedef enum elag_pool_mode { ELAG_POOL_MAX = 0, ELAG_POOL_AVG = 1 } elag_pool_mode;
 
 /* The geometry of a 2-D window op (im2col, col2im, pooling). */
@@ -253,14 +256,15 @@ struct elag_backend {
                                  const float *dy, const int32_t *argmax, int planes,
                                  const elag_window *g);
     /* Batch norm over x(C, L) (channel c is the contiguous row c; L = N*H*W, or N for
-     * features), y may alias x.
+     * features), y may alias x. flags: ELAG_BN_TRAINING (else eval), ELAG_BN_RELU (then
+     * y = max(y, 0) after the affine map, a following ReLU fused; NaN gives 0 as ELAG_EW_RELU).
      * training: mean_c and biased var_c over the row; y = (x - mean) * invstd * gamma + beta
      *   with invstd = 1 / sqrt(var + eps); save_mean(C), save_invstd(C) receive them; the
      *   running buffers become run = (1 - momentum) run + momentum * stat, with the unbiased
      *   variance (var * L / (L - 1), or var when L == 1) for run_var (PyTorch semantics).
      * eval (training 0): y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta; save_*
      *   unused (may be NULL), running buffers unchanged. */
-    elag_status (*batchnorm_forward)(elag_backend *b, int training, float *y, const float *x,
+    elag_status (*batchnorm_forward)(elag_backend *b, int flags, float *y, const float *x,
                                      int C, int L, const float *gamma, const float *beta,
                                      float *run_mean, float *run_var, float momentum, float eps,
                                      float *save_mean, float *save_invstd);
@@ -359,7 +363,7 @@ elag_status elag_be_pool_forward(elag_backend *b, elag_pool_mode mode, float *y,
                                  const float *x, int planes, const elag_window *g);
 elag_status elag_be_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx, const float *dy,
                                   const int32_t *argmax, int planes, const elag_window *g);
-elag_status elag_be_batchnorm_forward(elag_backend *b, int training, float *y, const float *x,
+elag_status elag_be_batchnorm_forward(elag_backend *b, int flags, float *y, const float *x,
                                       int C, int L, const float *gamma, const float *beta,
                                       float *run_mean, float *run_var, float momentum, float eps,
                                       float *save_mean, float *save_invstd);

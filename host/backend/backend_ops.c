@@ -414,18 +414,21 @@ elag_status elag_be_pool_backward(elag_backend *b, elag_pool_mode mode, float *d
     return b->pool_backward(b, mode, dx, dy, argmax, planes, g);
 }
 
-elag_status elag_be_batchnorm_forward(elag_backend *b, int training, float *y, const float *x,
+elag_status elag_be_batchnorm_forward(elag_backend *b, int flags, float *y, const float *x,
                                       int C, int L, const float *gamma, const float *beta,
                                       float *run_mean, float *run_var, float momentum, float eps,
                                       float *save_mean, float *save_invstd)
 {
     ELAG_TRY(check_dims("batchnorm_forward", C, L));
+    if (flags & ~(ELAG_BN_TRAINING | ELAG_BN_RELU))
+        return elag_fail(ELAG_ERR_INTERNAL, "batchnorm_forward: unknown flags %#x", flags);
+    const int training = (flags & ELAG_BN_TRAINING) != 0;
     /* L == 0: no samples, nothing read or written (the contract's statistics need one) */
     if (C > 0 && L > 0 &&
         (y == NULL || x == NULL || gamma == NULL || beta == NULL || run_mean == NULL ||
          run_var == NULL || (training && (save_mean == NULL || save_invstd == NULL))))
         return null_operand("batchnorm_forward", "an operand");
-    return b->batchnorm_forward(b, training, y, x, C, L, gamma, beta, run_mean, run_var, momentum,
+    return b->batchnorm_forward(b, flags, y, x, C, L, gamma, beta, run_mean, run_var, momentum,
                                 eps, save_mean, save_invstd);
 }
 

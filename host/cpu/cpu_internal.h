@@ -59,7 +59,7 @@ elag_status elag_cpu_ref_pool_forward(elag_backend *b, elag_pool_mode mode, floa
 elag_status elag_cpu_ref_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx,
                                        const float *dy, const int32_t *argmax, int planes,
                                        const elag_window *g);
-elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int training, float *y,
+elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int flags, float *y,
                                            const float *x, int C, int L, const float *gamma,
                                            const float *beta, float *run_mean, float *run_var,
                                            float momentum, float eps, float *save_mean,
@@ -94,7 +94,7 @@ elag_status elag_cpu_fast_pool_forward(elag_backend *b, elag_pool_mode mode, flo
 elag_status elag_cpu_fast_pool_backward(elag_backend *b, elag_pool_mode mode, float *dx,
                                         const float *dy, const int32_t *argmax, int planes,
                                         const elag_window *g);
-elag_status elag_cpu_fast_batchnorm_forward(elag_backend *b, int training, float *y,
+elag_status elag_cpu_fast_batchnorm_forward(elag_backend *b, int flags, float *y,
                                             const float *x, int C, int L, const float *gamma,
                                             const float *beta, float *run_mean, float *run_var,
                                             float momentum, float eps, float *save_mean,

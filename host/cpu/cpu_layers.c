@@ -630,13 +630,14 @@ elag_status elag_cpu_fast_pool_backward(elag_backend *b, elag_pool_mode mode, fl
 
 /* ---- batch norm ---- */
 
-elag_status elag_cpu_fast_batchnorm_forward(elag_backend *b, int training, float *y, const float *x,
+elag_status elag_cpu_fast_batchnorm_forward(elag_backend *b, int flags, float *y, const float *x,
                                             int C, int L, const float *gamma, const float *beta,
                                             float *run_mean, float *run_var, float momentum,
                                             float eps, float *save_mean, float *save_invstd)
 {
     if (C == 0 || L == 0) return ELAG_OK; /* no samples: no statistics (as cpu-ref) */
     const size_t total = (size_t)C * L;
+    const int training = flags & ELAG_BN_TRAINING, relu = flags & ELAG_BN_RELU;
     /* unit: one channel. Statistics in double, two passes (mean, then squared deviations:
      * no cancellation when the mean is large against the spread); the row is L floats,
      * read again from cache when it fits */
@@ -671,8 +672,16 @@ elag_status elag_cpu_fast_batchnorm_forward(elag_backend *b, int training, float
          * when x is near the mean, then mean_lo is taken off, so a mean large against the
          * spread costs no accuracy */
         const float scale = invstd * gamma[c], shift = beta[c];
+        if (relu) {
 #pragma omp simd
-        for (int l = 0; l < L; l++) yr[l] = ((xr[l] - mean) - mean_lo) * scale + shift;
+            for (int l = 0; l < L; l++) {
+                float v = ((xr[l] - mean) - mean_lo) * scale + shift;
+                yr[l] = v > 0.0f ? v : 0.0f; /* NaN gives 0, as ELAG_EW_RELU */
+            }
+        } else {
+#pragma omp simd
+            for (int l = 0; l < L; l++) yr[l] = ((xr[l] - mean) - mean_lo) * scale + shift;
+        }
     }
     return ELAG_OK;
 }

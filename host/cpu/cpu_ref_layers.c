@@ -220,13 +220,14 @@ elag_status elag_cpu_ref_pool_backward(elag_backend *b, elag_pool_mode mode, flo
 
 /* ---- batch norm ---- */
 
-elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int training, float *y, const float *x,
+elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int flags, float *y, const float *x,
                                            int C, int L, const float *gamma, const float *beta,
                                            float *run_mean, float *run_var, float momentum,
                                            float eps, float *save_mean, float *save_invstd)
 {
     (void)b;
     if (L == 0) return ELAG_OK; /* no samples: no statistics, nothing to normalise */
+    const int training = flags & ELAG_BN_TRAINING, relu = flags & ELAG_BN_RELU;
     for (int c = 0; c < C; c++) {
         const float *xr = x + (size_t)c * L; /* (L) */
         float *yr = y + (size_t)c * L;       /* (L), may be xr */
@@ -248,8 +249,10 @@ elag_status elag_cpu_ref_batchnorm_forward(elag_backend *b, int training, float 
             mean = run_mean[c];
             invstd = 1.0 / sqrt((double)run_var[c] + (double)eps);
         }
-        for (int l = 0; l < L; l++)
-            yr[l] = (float)(((double)xr[l] - mean) * invstd * gamma[c] + beta[c]);
+        for (int l = 0; l < L; l++) {
+            float v = (float)(((double)xr[l] - mean) * invstd * gamma[c] + beta[c]);
+            yr[l] = relu && !(v > 0.0f) ? 0.0f : v; /* NaN > 0 is false */
+        }
     }
     return ELAG_OK;
 }

@@ -49,14 +49,14 @@ static elag_status cuda_pool_backward(elag_backend *b, elag_pool_mode mode, floa
     return ELAG_OK;
 }
 
-static elag_status cuda_batchnorm_forward(elag_backend *b, int training, float *y, const float *x,
+static elag_status cuda_batchnorm_forward(elag_backend *b, int flags, float *y, const float *x,
                                           int C, int L, const float *gamma, const float *beta,
                                           float *run_mean, float *run_var, float momentum,
                                           float eps, float *save_mean, float *save_invstd)
 {
     elag_cuda_ctx *ctx;
     ELAG_TRY(elag_cuda_enter(b, &ctx));
-    ELAG_CUDA_CHECK(elag_cuda_batchnorm_forward(training, y, x, C, L, gamma, beta, run_mean,
+    ELAG_CUDA_CHECK(elag_cuda_batchnorm_forward(flags, y, x, C, L, gamma, beta, run_mean,
                                                 run_var, momentum, eps, save_mean, save_invstd,
                                                 ctx->stream));
     return ELAG_OK;

@@ -43,7 +43,8 @@ static elag_status bn_forward(elag_model *m, elag_layer *l, const elag_pass *p, 
 {
     const int C = l->in.c, L = p->n * l->in.h * l->in.w;
     float *save = m->aux + l->aux_off; /* save_mean (C), save_invstd (C) */
-    return elag_be_batchnorm_forward(m->be, p->training, y, x, C, L, elag_layer_param(m, l, 0),
+    const int flags = (p->training ? ELAG_BN_TRAINING : 0) | (l->relu ? ELAG_BN_RELU : 0);
+    return elag_be_batchnorm_forward(m->be, flags, y, x, C, L, elag_layer_param(m, l, 0),
                                      elag_layer_param(m, l, 1), elag_layer_param(m, l, 2),
                                      elag_layer_param(m, l, 3), (float)l->cfg.momentum,
                                      (float)l->cfg.eps, save, save + C);
@@ -72,4 +73,5 @@ const elag_layer_kind_def elag_layer_batchnorm = {
     .params = bn_params,
     .forward = bn_forward,
     .backward = bn_backward,
+    .fuses_relu = 1, /* the ReLU after a batch norm runs in its forward (ELAG_BN_RELU) */
 };
