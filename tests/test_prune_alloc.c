@@ -262,8 +262,8 @@ Test(alloc, config_errors)
         {"  layers: fc1\n",
          "mlp.yaml:10:11: 'prune.layers' expects a list of overrides such as [{name: fc1, "
          "target: 0.5}], got 'fc1'"},
-        {"  drop_fraction: 0.3\n", "mlp.yaml:10:18: key 'prune.drop_fraction' is not supported "
-                                   "yet"},
+        {"  drop_fraction: 1.5\n", "mlp.yaml:10:18: 'prune.drop_fraction' must be in [0, 1], "
+                                   "got 1.5"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char yaml[2048];

@@ -69,6 +69,10 @@ void elag_config_defaults(elag_config *cfg)
     cfg->prune.frequency = 100;
     cfg->prune.exponent = 3.0;
     cfg->prune.keep_first_last = 0;
+    cfg->prune.drop_fraction = 0.3;
+    cfg->prune.rewind_step = -1;
+    cfg->prune.taylor_beta = 0.9;
+    cfg->prune.snip_batches = 1;
     cfg->prune.n_layers = 0;
 }
 
@@ -186,6 +190,52 @@ static elag_status cfg_check_train(const elag_cfg_conv *c, elag_config *cfg)
     return ELAG_OK;
 }
 
+/* Combinations of method, criterion and granularity that mean nothing (docs/config.md,
+ * "Criteria" and "Schedules"). Checked on every parse, resolved configs included, so
+ * only values are compared, never whether a key was given. */
+static elag_status cfg_check_prune_method(const elag_cfg_conv *c, const elag_config *cfg)
+{
+    elag_prune_method meth = cfg->prune.method;
+    elag_prune_criterion crit = cfg->prune.criterion;
+    elag_prune_granularity gran = cfg->prune.granularity;
+    const elag_ynode *at_m = cfg_at(c, "prune.method"), *at_c = cfg_at(c, "prune.criterion");
+    const elag_ynode *at_g = cfg_at(c, "prune.granularity");
+    if (meth == ELAG_PRUNE_METHOD_NONE) return ELAG_OK;
+    int dst = meth == ELAG_PRUNE_METHOD_RIGL || meth == ELAG_PRUNE_METHOD_SET;
+    if (dst && gran != ELAG_PRUNE_GRANULARITY_ELEMENT)
+        return elag_cfg_fail(c->ctx, at_g ? at_g : at_m, ELAG_ERR_INPUT,
+                             "'prune.granularity' %s does not apply to prune.method %s: "
+                             "drop-and-grow works on single weights (use element)",
+                             elag_prune_granularity_name(gran), elag_prune_method_name(meth));
+    if (dst && crit != ELAG_PRUNE_CRITERION_MAGNITUDE && crit != ELAG_PRUNE_CRITERION_RANDOM)
+        return elag_cfg_fail(c->ctx, at_c ? at_c : at_m, ELAG_ERR_INPUT,
+                             "'prune.criterion' %s does not apply to prune.method %s: the first "
+                             "mask is by magnitude or random, drops are by magnitude",
+                             elag_prune_criterion_name(crit), elag_prune_method_name(meth));
+    if (crit == ELAG_PRUNE_CRITERION_SNIP && meth != ELAG_PRUNE_METHOD_ONESHOT)
+        return elag_cfg_fail(c->ctx, at_c ? at_c : at_m, ELAG_ERR_INPUT,
+                             "'prune.criterion' snip prunes once, at initialisation: it needs "
+                             "prune.method oneshot, got %s",
+                             elag_prune_method_name(meth));
+    int is_signed = crit == ELAG_PRUNE_CRITERION_MOVEMENT ||
+                    crit == ELAG_PRUNE_CRITERION_SOFT_MOVEMENT;
+    if (is_signed && gran != ELAG_PRUNE_GRANULARITY_ELEMENT &&
+        (gran != ELAG_PRUNE_GRANULARITY_NM || crit == ELAG_PRUNE_CRITERION_SOFT_MOVEMENT))
+        return elag_cfg_fail(c->ctx, at_g ? at_g : at_c, ELAG_ERR_INPUT,
+                             "'prune.granularity' %s does not apply to prune.criterion %s: "
+                             "its scores are signed and a group norm would lose the sign (use "
+                             "element%s)",
+                             elag_prune_granularity_name(gran), elag_prune_criterion_name(crit),
+                             crit == ELAG_PRUNE_CRITERION_MOVEMENT ? " or nm" : "");
+    if (cfg->prune.rewind_step >= 0 && meth != ELAG_PRUNE_METHOD_ONESHOT &&
+        meth != ELAG_PRUNE_METHOD_ITERATIVE)
+        return elag_cfg_fail(c->ctx, cfg_at(c, "prune.rewind_step"), ELAG_ERR_INPUT,
+                             "'prune.rewind_step' rewinds the weights after each pruning round: "
+                             "it needs prune.method oneshot or iterative, got %s",
+                             elag_prune_method_name(meth));
+    return ELAG_OK;
+}
+
 static elag_status cfg_check_prune(const elag_cfg_conv *c, elag_config *cfg)
 {
     char a[64], b[64];
@@ -205,7 +255,7 @@ static elag_status cfg_check_prune(const elag_cfg_conv *c, elag_config *cfg)
                              "'prune.start' (%s) must be <= 'prune.end' (%s)",
                              cfg_num_text(start, cfg->prune.start.value, a, sizeof a),
                              cfg_num_text(end, cfg->prune.end.value, b, sizeof b));
-    return ELAG_OK;
+    return cfg_check_prune_method(c, cfg);
 }
 
 /* The whole pipeline; default_name is used when the config has no `name`. */

@@ -67,10 +67,21 @@ typedef enum elag_lr_schedule_kind {
 typedef enum elag_prune_method {
     ELAG_PRUNE_METHOD_NONE = 0,
     ELAG_PRUNE_METHOD_ONESHOT = 1,
-    ELAG_PRUNE_METHOD_GMP = 2
+    ELAG_PRUNE_METHOD_GMP = 2,
+    ELAG_PRUNE_METHOD_ITERATIVE = 3, /* k rounds with geometric targets (prune/schedule.h) */
+    ELAG_PRUNE_METHOD_RIGL = 4,      /* dynamic sparse training (prune/dst.h) */
+    ELAG_PRUNE_METHOD_SET = 5
 } elag_prune_method;
 
-typedef enum elag_prune_criterion { ELAG_PRUNE_CRITERION_MAGNITUDE = 0 } elag_prune_criterion;
+/* Score functions (host/prune/criterion.c holds one table entry per value). */
+typedef enum elag_prune_criterion {
+    ELAG_PRUNE_CRITERION_MAGNITUDE = 0,
+    ELAG_PRUNE_CRITERION_RANDOM = 1,
+    ELAG_PRUNE_CRITERION_TAYLOR = 2,
+    ELAG_PRUNE_CRITERION_SNIP = 3,
+    ELAG_PRUNE_CRITERION_MOVEMENT = 4,
+    ELAG_PRUNE_CRITERION_SOFT_MOVEMENT = 5
+} elag_prune_criterion;
 
 typedef enum elag_prune_scope { ELAG_PRUNE_SCOPE_LAYER = 0, ELAG_PRUNE_SCOPE_GLOBAL = 1 } elag_prune_scope;
 
@@ -182,6 +193,10 @@ typedef struct elag_config {
         long frequency;                 /* dt in steps, default 100 */
         double exponent;                /* default 3 (Zhu & Gupta) */
         int keep_first_last;            /* default 0; 1: first and last prunable layers dense */
+        double drop_fraction;           /* rigl, set: drop fraction at prune.start, default 0.3 */
+        long rewind_step;               /* oneshot, iterative: rewind to step N, -1 = off */
+        double taylor_beta;             /* taylor: EMA coefficient, default 0.9 */
+        int snip_batches;               /* snip: batches scored at initialisation, default 1 */
         int n_layers;                   /* prune.layers items */
         elag_prune_layer_config layers[ELAG_MAX_PRUNE_LAYERS];
     } prune;

@@ -103,8 +103,11 @@ const elag_cfg_key elag_cfg_keys[] = {
     CFG_NUM("prune.exponent", ELAG_CFG_FLOAT, prune.exponent, 0, INFINITY, 1, 0),
     CFG_BOOL("prune.keep_first_last", prune.keep_first_last),
     {"prune.layers", ELAG_CFG_PRUNE_LAYERS, CFG_F(prune.layers), 0, 0, 0, 0, 0, NULL, NULL},
-    CFG_LATER("prune.drop_fraction"),
-    CFG_LATER("prune.rewind_step"),
+    CFG_NUM("prune.drop_fraction", ELAG_CFG_FLOAT, prune.drop_fraction, 0, 1, 0, 0),
+    /* -1 = off; beyond the run or after prune.start: prune/schedule.c */
+    CFG_NUM("prune.rewind_step", ELAG_CFG_LONG, prune.rewind_step, -1, INFINITY, 0, 0),
+    CFG_NUM("prune.taylor_beta", ELAG_CFG_FLOAT, prune.taylor_beta, 0, 1, 0, 1),
+    CFG_NUM("prune.snip_batches", ELAG_CFG_INT, prune.snip_batches, 1, 65536, 0, 0),
 };
 
 const size_t elag_cfg_n_keys = sizeof elag_cfg_keys / sizeof elag_cfg_keys[0];

@@ -11,10 +11,12 @@
 const char *const elag_cfg_dataset_names[] = {"fashion-mnist", "idx", "synthetic", NULL};
 const char *const elag_cfg_optimizer_names[] = {"sgd", "adamw", NULL};
 const char *const elag_cfg_lr_schedule_names[] = {"constant", "step", "cosine", NULL};
-const char *const elag_cfg_prune_method_names[] = {"none", "oneshot", "gmp", NULL};
-const char *const elag_cfg_prune_method_later[] = {"iterative", "rigl", "set", NULL};
-const char *const elag_cfg_criterion_names[] = {"magnitude", NULL};
-const char *const elag_cfg_criterion_later[] = {"random", "taylor", "snip", "movement", NULL};
+const char *const elag_cfg_prune_method_names[] = {"none", "oneshot", "gmp", "iterative",
+                                                   "rigl", "set", NULL};
+const char *const elag_cfg_prune_method_later[] = {NULL};
+const char *const elag_cfg_criterion_names[] = {"magnitude", "random", "taylor", "snip",
+                                                "movement", "soft_movement", NULL};
+const char *const elag_cfg_criterion_later[] = {NULL};
 const char *const elag_cfg_scope_names[] = {"layer", "global", NULL};
 const char *const elag_cfg_granularity_names[] = {"element", "nm", "block", "neuron", "channel",
                                                   NULL};

@@ -31,8 +31,21 @@ elag_status elag_mask_apply_all(elag_model *m)
 void elag_prune_setup_free(elag_prune_setup *s)
 {
     if (!s) return;
-    if (s->be) elag_be_release(s->be, s->scratch);
+    if (s->be) {
+        elag_be_release(s->be, s->scratch);
+        elag_be_release(s->be, s->state);
+        elag_be_release(s->be, s->tmp);
+        elag_be_release(s->be, s->tmp2);
+    }
     memset(s, 0, sizeof *s);
+}
+
+/* One zeroed (m->n_masked) device buffer of the setup. */
+static elag_status setup_alloc(elag_model *m, float **out)
+{
+    elag_status st = elag_be_alloc(m->be, m->n_masked * sizeof(float), (void **)out);
+    if (st) *out = NULL;
+    return st;
 }
 
 elag_status elag_prune_setup_init(elag_prune_setup *s, const elag_config *cfg, elag_model *m)
@@ -46,6 +59,11 @@ elag_status elag_prune_setup_init(elag_prune_setup *s, const elag_config *cfg, e
     if (!s->granularity)
         return elag_fail(ELAG_ERR_INPUT, "prune: unknown granularity %d",
                          (int)cfg->prune.granularity);
+    if (s->criterion->signed_scores && cfg->prune.granularity != ELAG_PRUNE_GRANULARITY_ELEMENT &&
+        cfg->prune.granularity != ELAG_PRUNE_GRANULARITY_NM)
+        return elag_fail(ELAG_ERR_INPUT, "%s%sprune.criterion %s has signed scores: granularity %s "
+                         "would rank them by a norm (use element)", cfg->source,
+                         cfg->source[0] ? ": " : "", s->criterion->name, s->granularity->name);
     s->scope = cfg->prune.scope;
     s->distribution = cfg->prune.distribution;
     s->norm = cfg->prune.norm;
@@ -54,6 +72,8 @@ elag_status elag_prune_setup_init(elag_prune_setup *s, const elag_config *cfg, e
     s->block[0] = cfg->prune.block[0];
     s->block[1] = cfg->prune.block[1];
     s->final_target = cfg->prune.target;
+    s->seed = cfg->seed;
+    s->taylor_beta = cfg->prune.taylor_beta;
     if (s->scope == ELAG_PRUNE_SCOPE_GLOBAL && !s->granularity->select_global)
         return elag_fail(ELAG_ERR_INPUT, "%s%sprune.granularity %s has no global scope",
                          cfg->source, cfg->source[0] ? ": " : "", s->granularity->name);
@@ -75,15 +95,51 @@ elag_status elag_prune_setup_init(elag_prune_setup *s, const elag_config *cfg, e
         }
         ELAG_TRY(st);
     }
-    if (s->scope == ELAG_PRUNE_SCOPE_GLOBAL &&
-        cfg->prune.granularity == ELAG_PRUNE_GRANULARITY_ELEMENT && s->n_pool < m->n_prunable &&
-        m->n_masked > 0) {
-        elag_status st = elag_be_alloc(m->be, m->n_masked * sizeof(float), (void **)&s->scratch);
-        if (st) {
-            s->scratch = NULL;
-            return st;
-        }
+    int dst = cfg->prune.method == ELAG_PRUNE_METHOD_RIGL || cfg->prune.method == ELAG_PRUNE_METHOD_SET;
+    int global_scratch = s->scope == ELAG_PRUNE_SCOPE_GLOBAL &&
+                         cfg->prune.granularity == ELAG_PRUNE_GRANULARITY_ELEMENT &&
+                         s->n_pool < m->n_prunable;
+    const elag_prune_criterion_def *c = s->criterion;
+    if (m->n_masked == 0) return ELAG_OK;
+    if (global_scratch) ELAG_TRY(setup_alloc(m, &s->scratch));
+    if (c->observe || c->gather) ELAG_TRY(setup_alloc(m, &s->state));
+    if (c->needs_grad || dst) ELAG_TRY(setup_alloc(m, &s->tmp));
+    if (dst) ELAG_TRY(setup_alloc(m, &s->tmp2));
+    return ELAG_OK;
+}
+
+elag_status elag_prune_observe(elag_model *m, const elag_prune_setup *s)
+{
+    return s->criterion->observe ? s->criterion->observe(m, s) : ELAG_OK;
+}
+
+elag_status elag_prune_gather(elag_model *m, const elag_prune_setup *s)
+{
+    return s->criterion->gather ? s->criterion->gather(m, s) : ELAG_OK;
+}
+
+elag_status elag_prune_gather_reset(const elag_prune_setup *s, const elag_model *m)
+{
+    return s->criterion->gather ? elag_be_fill(s->be, s->state, m->n_masked, 0.0f) : ELAG_OK;
+}
+
+/* A gradient criterion with no gradient: the caller ran no gradient pass (or the loss is
+ * flat), and every score would tie. */
+static elag_status check_grads(elag_model *m, const elag_prune_setup *s)
+{
+    size_t nonzero = 0;
+    for (int q = 0; q < m->n_prunable && nonzero == 0 && m->grads; q++) {
+        const elag_param *p = &m->reg[m->prunable[q]];
+        size_t nz;
+        ELAG_TRY(elag_be_count_nonzero(m->be, m->grads + p->offset, p->count, &nz));
+        nonzero += nz;
     }
+    if (nonzero == 0)
+        return elag_fail(ELAG_ERR_INTERNAL,
+                         "prune: criterion %s scores with gradients, but every gradient of the "
+                         "prunable weights is zero at step %ld (no gradient pass ran before "
+                         "the mask update)",
+                         s->criterion->name, s->step);
     return ELAG_OK;
 }
 
@@ -109,10 +165,11 @@ elag_status elag_mask_update(elag_model *m, const elag_prune_setup *s, double sp
     double target[ELAG_MAX_PARAMS], lo[ELAG_MAX_PARAMS], hi[ELAG_MAX_PARAMS];
     elag_prune_alloc_targets(m, s->tensors, s->scope, s->distribution, sparsity, s->final_target,
                              target, lo, hi);
+    if (s->criterion->needs_grad) ELAG_TRY(check_grads(m, s));
     for (int q = 0; q < m->n_prunable; q++) {
         if (s->tensors[q].exclude) continue;
         const elag_param *p = &m->reg[m->prunable[q]];
-        ELAG_TRY(s->criterion->score(m, p, m->scores + p->mask_off));
+        ELAG_TRY(s->criterion->score(m, s, q, m->scores + p->mask_off));
     }
     int global = s->scope == ELAG_PRUNE_SCOPE_GLOBAL;
     if (global && s->n_pool > 0) ELAG_TRY(s->granularity->select_global(m, s, sparsity));

@@ -38,6 +38,13 @@ struct elag_prune_setup {
     elag_backend *be;  /* not owned */
     float *scratch;    /* device (m->n_masked): pool scores with +inf elsewhere, for global
                         * element selection when the pool is not every tensor; else NULL */
+    /* criteria (criterion.h) and drop-and-grow (dst.h) */
+    float *state;       /* device (m->n_masked): taylor EMA, movement sum, snip sum; or NULL */
+    float *tmp, *tmp2;  /* device (m->n_masked) scratch: tmp for gradient criteria, random
+                         * and dst, tmp2 for dst; else NULL */
+    uint64_t seed;      /* the run's seed (random criterion, SET growth) */
+    long step;          /* the step of the update in progress (set by the caller) */
+    double taylor_beta; /* prune.taylor_beta */
 };
 
 /* Resolves cfg->prune for model m (criterion, granularity, allocation rules) and checks
@@ -47,8 +54,19 @@ struct elag_prune_setup {
 elag_status elag_prune_setup_init(elag_prune_setup *s, const elag_config *cfg, elag_model *m);
 void elag_prune_setup_free(elag_prune_setup *s); /* NULL safe */
 
-/* Recomputes m->masks for the schedule target `sparsity` and applies them. */
+/* Recomputes m->masks for the schedule target `sparsity` and applies them. A criterion
+ * that needs gradients (s->criterion->needs_grad) reads m->grads: the caller runs a
+ * gradient pass first; when every gradient of the prunable tensors is zero (none ran) the
+ * update fails with ELAG_ERR_INTERNAL instead of ranking all-equal scores by index. */
 elag_status elag_mask_update(elag_model *m, const elag_prune_setup *s, double sparsity);
+
+/* After a training step's backward: the criterion's per-step state update (no-op for
+ * criteria without one). */
+elag_status elag_prune_observe(elag_model *m, const elag_prune_setup *s);
+/* After each gradient pass of an update: the criterion's per-batch sum (SNIP); no-op for
+ * others. elag_prune_gather_reset zeroes that sum before the first pass. */
+elag_status elag_prune_gather(elag_model *m, const elag_prune_setup *s);
+elag_status elag_prune_gather_reset(const elag_prune_setup *s, const elag_model *m);
 
 /* Applies m->masks to the prunable weights and their optimizer state. */
 elag_status elag_mask_apply_all(elag_model *m);

@@ -87,6 +87,14 @@ static elag_status meta_num(elag_st_writer *w, const char *key, const char *fmt,
 elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg,
                                  const elag_checkpoint_counters *c, const char *path)
 {
+    return elag_checkpoint_save_extra(m, cfg, c, NULL, 0, path);
+}
+
+elag_status elag_checkpoint_save_extra(elag_model *m, const elag_config *cfg,
+                                       const elag_checkpoint_counters *c,
+                                       const elag_checkpoint_extra *extra, int n_extra,
+                                       const char *path)
+{
     elag_st_writer *w = NULL;
     char *yaml = NULL;
     size_t widest = largest_param(m);
@@ -100,6 +108,13 @@ elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg,
     ELAG_TRY_GOTO(st, elag_st_writer_init(&w), done);
     for (int j = 0; j < m->n_reg; j++)
         ELAG_TRY_GOTO(st, save_param(w, m, &m->reg[j], host, bytes), done);
+    for (int i = 0; i < n_extra; i++) {
+        const elag_param *like = extra[i].like;
+        ELAG_TRY_GOTO(st,
+                      add_tensor(w, m, extra[i].name, extra[i].data, like->ndim, like->shape,
+                                 host, like->count),
+                      done);
+    }
 
     ELAG_TRY_GOTO(st, elag_config_to_yaml(cfg, &yaml), done);
     ELAG_TRY_GOTO(st, elag_st_writer_meta(w, "format", ELAG_CHECKPOINT_FORMAT), done);
@@ -326,4 +341,13 @@ elag_status elag_checkpoint_restore(const elag_checkpoint *ck, elag_model *m, in
         st = restore_param(ck, m, &m->reg[j], with_optimizer, host);
     free(host);
     return st;
+}
+
+elag_status elag_checkpoint_restore_extra(const elag_checkpoint *ck, elag_model *m,
+                                          const elag_checkpoint_extra *extra, int n)
+{
+    for (int i = 0; i < n; i++)
+        ELAG_TRY(load_f32(ck, m, extra[i].name, extra[i].data, extra[i].like->ndim,
+                          extra[i].like->shape));
+    return ELAG_OK;
 }

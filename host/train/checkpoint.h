@@ -54,6 +54,22 @@ elag_status elag_checkpoint_parse_shape(const char *text, elag_fshape *out);
 elag_status elag_checkpoint_save(elag_model *m, const elag_config *cfg,
                                  const elag_checkpoint_counters *c, const char *path);
 
+/* Training state beside the registry that a resumed run needs to continue bit for bit:
+ * a pruning criterion's per-weight state (`<tensor>.taylor`, `<tensor>.movement`) and
+ * the lottery-ticket rewind point (`<tensor>.rewind`). One F32 tensor each, shaped like a
+ * registry tensor. */
+typedef struct elag_checkpoint_extra {
+    char name[ELAG_PARAM_NAME_LEN + 32];
+    float *data;            /* device (like->count) */
+    const elag_param *like; /* the registry tensor whose shape it has */
+} elag_checkpoint_extra;
+
+/* elag_checkpoint_save, plus n_extra extra tensors. */
+elag_status elag_checkpoint_save_extra(elag_model *m, const elag_config *cfg,
+                                       const elag_checkpoint_counters *c,
+                                       const elag_checkpoint_extra *extra, int n_extra,
+                                       const char *path);
+
 /* Opens and validates a checkpoint; ck->cfg is the config it was trained with. */
 elag_status elag_checkpoint_open(const char *path, elag_checkpoint *ck);
 
@@ -61,6 +77,11 @@ elag_status elag_checkpoint_open(const char *path, elag_checkpoint *ck);
  * from ck->cfg, checking every name, dtype and shape, and that every F32 tensor is
  * finite (ELAG_ERR_INPUT naming the tensor otherwise: a diverged model is refused). */
 elag_status elag_checkpoint_restore(const elag_checkpoint *ck, elag_model *m, int with_optimizer);
+
+/* Copies the n extra tensors from the file into their device buffers (each must be there
+ * with its shape, F32 and finite: ELAG_ERR_INPUT naming it otherwise). */
+elag_status elag_checkpoint_restore_extra(const elag_checkpoint *ck, elag_model *m,
+                                          const elag_checkpoint_extra *extra, int n);
 
 void elag_checkpoint_close(elag_checkpoint *ck); /* NULL safe */
 

@@ -200,6 +200,11 @@ elag_status elag_trainer_resume(elag_trainer *t)
     elag_checkpoint_counters c = ck.counters;
     if (!ck.has_counters) counters_of_old(t, &c);
     ELAG_TRY_GOTO(st, check_step(t, path, &c), done);
+    {   /* criterion state and the rewind point, as the checkpoint's step has them */
+        static _Thread_local elag_checkpoint_extra extra[2 * ELAG_MAX_PARAMS];
+        int n_extra = elag_trainer_extras(t, c.step, extra);
+        ELAG_TRY_GOTO(st, elag_checkpoint_restore_extra(&ck, &t->model, extra, n_extra), done);
+    }
     t->step = t->start_step = t->saved_step = c.step;
     t->mask_updates = c.mask_updates;
     t->mask_seconds = c.mask_update_seconds;

@@ -13,6 +13,7 @@
 #include "backend/philox.h"
 #include "core/check.h"
 #include "io/atomic.h"
+#include "prune/dst.h"
 #include "prune/mask.h"
 #include "train/report.h"
 
@@ -52,10 +53,28 @@ void elag_trainer_free(elag_trainer *t)
         elag_be_release(t->be, t->y_dev);
         elag_be_release(t->be, t->perm_dev);
         elag_be_release(t->be, t->check_dev);
+        elag_be_release(t->be, t->rewind_dev);
+        elag_be_release(t->be, t->keep_dev);
     }
     free(t->perm_host);
     free(t->check_host);
     free(t);
+}
+
+/* The buffers of gradient passes and of rewinding. */
+static elag_status prune_buffers(elag_trainer *t)
+{
+    elag_model *m = &t->model;
+    int grad_pass = t->prune.criterion->needs_grad || t->cfg->prune.method == ELAG_PRUNE_METHOD_RIGL;
+    if (grad_pass) {
+        t->kept_floats = 2; /* m->stats */
+        for (int j = 0; j < m->n_reg; j++)
+            if (m->reg[j].role == ELAG_PARAM_BUFFER) t->kept_floats += m->reg[j].count;
+        ELAG_TRY(elag_be_alloc(t->be, t->kept_floats * sizeof(float), (void **)&t->keep_dev));
+    }
+    if (t->plan.rewind_step >= 0)
+        ELAG_TRY(elag_be_alloc(t->be, m->n_params * sizeof(float), (void **)&t->rewind_dev));
+    return ELAG_OK;
 }
 
 static elag_status trainer_setup(elag_trainer *t)
@@ -72,8 +91,10 @@ static elag_status trainer_setup(elag_trainer *t)
     t->total_steps = t->steps_per_epoch * cfg->train.epochs;
     ELAG_TRY(elag_prune_plan_init(&t->plan, cfg, t->total_steps));
     /* checks that every pattern fits its tensor: still before the run folder is made */
-    if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE)
+    if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE) {
         ELAG_TRY(elag_prune_setup_init(&t->prune, cfg, &t->model));
+        ELAG_TRY(prune_buffers(t));
+    }
     size_t nx = (size_t)tr->n * tr->features;
     t->check_rows = elag_finite_rows(&t->model);
     size_t n_check = 2 * t->check_rows + 2;
@@ -117,16 +138,100 @@ elag_status elag_trainer_init(elag_trainer **out, const elag_config *cfg, elag_b
 
 long elag_trainer_start_step(const elag_trainer *t) { return t->start_step; }
 
-static elag_status do_mask_update(elag_trainer *t)
+/* Copies m->stats and the batch-norm running buffers to (to_keep = 1) or back from
+ * t->keep_dev, so that a gradient pass leaves no trace but the gradients. */
+static elag_status keep_side_effects(elag_trainer *t, int to_keep)
+{
+    elag_model *m = &t->model;
+    size_t at = 0;
+    for (int j = -1; j < m->n_reg; j++) {
+        float *x = j < 0 ? m->stats : m->params + m->reg[j].offset;
+        size_t n = j < 0 ? 2 : m->reg[j].count;
+        if (j >= 0 && m->reg[j].role != ELAG_PARAM_BUFFER) continue;
+        float *k = t->keep_dev + at;
+        ELAG_TRY(elag_be_copy(t->be, to_keep ? k : x, to_keep ? x : k, n * sizeof(float)));
+        at += n;
+    }
+    return ELAG_OK;
+}
+
+/* Forward and backward on batch `batch` of the epoch in progress (its permutation is on
+ * the device) at the current weights and masks: m->grads, nothing else changes. */
+static elag_status grad_pass(elag_trainer *t, long batch)
+{
+    elag_model *m = &t->model;
+    const long n = t->data->train.n;
+    long start = batch * m->max_batch;
+    int b = (int)(n - start < m->max_batch ? n - start : m->max_batch);
+    ELAG_TRY(elag_be_gather_rows(t->be, m->rows, t->x_dev, t->perm_dev + start, b, m->input_dim));
+    ELAG_TRY(elag_be_gather_i32(t->be, m->labels, t->y_dev, t->perm_dev + start, b));
+    ELAG_TRY(keep_side_effects(t, 1));
+    elag_pass pass = {.n = b, .training = 1, .step = t->step, .seed = t->cfg->seed};
+    ELAG_TRY(elag_model_step(m, &pass));
+    return keep_side_effects(t, 0);
+}
+
+/* Lottery-ticket rewinding after a round: the weights at prune.rewind_step under the new
+ * masks, optimizer state reset (it belongs to the trajectory that was rewound). */
+static elag_status rewind_weights(elag_trainer *t)
+{
+    elag_model *m = &t->model;
+    ELAG_TRY(elag_be_copy(t->be, m->params, t->rewind_dev, m->n_params * sizeof(float)));
+    if (m->opt_state)
+        ELAG_TRY(elag_be_fill(t->be, m->opt_state, (size_t)m->opt_slots * m->n_params, 0.0f));
+    return elag_mask_apply_all(m);
+}
+
+elag_status elag_trainer_mask_update(elag_trainer *t, long batch)
 {
     double t0 = now_seconds();
+    elag_model *m = &t->model;
+    elag_prune_setup *s = &t->prune;
+    s->step = t->step;
     t->sparsity = elag_prune_plan_sparsity(&t->plan, t->step);
-    ELAG_TRY(elag_mask_update(&t->model, &t->prune, t->sparsity));
+    if (elag_prune_plan_is_regrow(&t->plan, t->step)) {
+        int rigl = t->plan.method == ELAG_PRUNE_METHOD_RIGL;
+        if (rigl) ELAG_TRY(grad_pass(t, batch)); /* the dense gradient of the step's batch */
+        ELAG_TRY(elag_dst_update(m, s, rigl ? ELAG_DST_GROW_GRADIENT : ELAG_DST_GROW_RANDOM,
+                                 elag_prune_plan_drop_fraction(&t->plan, t->step)));
+    } else {
+        if (s->criterion->needs_grad) { /* SNIP: its batches from the step's on */
+            int k = s->criterion->gather ? t->cfg->prune.snip_batches : 1;
+            ELAG_TRY(elag_prune_gather_reset(s, m));
+            for (int j = 0; j < k; j++) {
+                ELAG_TRY(grad_pass(t, (batch + j) % t->steps_per_epoch));
+                ELAG_TRY(elag_prune_gather(m, s));
+            }
+        }
+        ELAG_TRY(elag_mask_update(m, s, t->sparsity));
+        if (t->rewind_dev) ELAG_TRY(rewind_weights(t));
+    }
     ELAG_TRY(elag_be_sync(t->be));
     t->mask_seconds += now_seconds() - t0;
     t->mask_updates++;
     t->masks_active = 1;
     return ELAG_OK;
+}
+
+int elag_trainer_extras(elag_trainer *t, long step, elag_checkpoint_extra *x)
+{
+    const elag_model *m = &t->model;
+    int n = 0;
+    if (t->cfg->prune.method == ELAG_PRUNE_METHOD_NONE) return 0;
+    if (elag_prune_criterion_has_state(t->prune.criterion))
+        for (int q = 0; q < m->n_prunable; q++) {
+            const elag_param *p = &m->reg[m->prunable[q]];
+            snprintf(x[n].name, sizeof x[n].name, "%s.%s", p->name, t->prune.criterion->name);
+            x[n].data = t->prune.state + p->mask_off;
+            x[n++].like = p;
+        }
+    if (t->rewind_dev && step > t->plan.rewind_step) /* taken before step rewind_step ran */
+        for (int j = 0; j < m->n_reg; j++) {
+            snprintf(x[n].name, sizeof x[n].name, "%s.rewind", m->reg[j].name);
+            x[n].data = t->rewind_dev + m->reg[j].offset;
+            x[n++].like = &m->reg[j];
+        }
+    return n;
 }
 
 /* Reads and resets the device loss/accuracy accumulators into the epoch's sums and *log. */
@@ -156,7 +261,9 @@ static elag_status save_checkpoint(elag_trainer *t, double elapsed)
                                   .epoch_correct = t->ep_correct,
                                   .epoch_samples = t->ep_samples};
     if (c.epoch_step == 0) c.epoch_loss_sum = c.epoch_correct = 0, c.epoch_samples = 0;
-    ELAG_TRY(elag_checkpoint_save(&t->model, t->cfg, &c, t->ckpt_path));
+    static _Thread_local elag_checkpoint_extra extra[2 * ELAG_MAX_PARAMS];
+    int n_extra = elag_trainer_extras(t, t->step, extra);
+    ELAG_TRY(elag_checkpoint_save_extra(&t->model, t->cfg, &c, extra, n_extra, t->ckpt_path));
     t->saved_step = t->step;
     return ELAG_OK;
 }
@@ -185,11 +292,15 @@ static elag_status run_epoch(elag_trainer *t, int epoch, long first)
     for (long i = first; i < t->steps_per_epoch; i++) {
         long start = i * m->max_batch;
         int b = (int)(n - start < m->max_batch ? n - start : m->max_batch);
+        if (t->rewind_dev && t->step == t->plan.rewind_step) /* the weights after N steps */
+            ELAG_TRY(elag_be_copy(be, t->rewind_dev, m->params, m->n_params * sizeof(float)));
+        if (elag_prune_plan_is_update(&t->plan, t->step)) ELAG_TRY(elag_trainer_mask_update(t, i));
         ELAG_TRY(elag_be_gather_rows(be, m->rows, t->x_dev, t->perm_dev + start, b, m->input_dim));
         ELAG_TRY(elag_be_gather_i32(be, m->labels, t->y_dev, t->perm_dev + start, b));
-        if (elag_prune_plan_is_update(&t->plan, t->step)) ELAG_TRY(do_mask_update(t));
         elag_pass pass = {.n = b, .training = 1, .step = t->step, .seed = cfg->seed};
         ELAG_TRY(elag_model_step(m, &pass));
+        if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE)
+            ELAG_TRY(elag_prune_observe(m, &t->prune)); /* criterion state: this step's w, g */
         double lr = elag_lr_at(cfg, t->step, t->total_steps);
         ELAG_TRY(elag_finite_grads(t));
         t->step++;

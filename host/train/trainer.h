@@ -30,6 +30,10 @@ struct elag_trainer {
     long steps_per_epoch, total_steps, step;
     long start_step;    /* steps done at the checkpoint resumed from (0: a fresh run) */
     int masks_active;
+    float *rewind_dev;  /* device (n_params): the weights at prune.rewind_step, or NULL */
+    float *keep_dev;    /* device (kept_floats): what a gradient pass must not change (batch
+                         * norm running statistics, the loss accumulators), or NULL */
+    size_t kept_floats;
     double sparsity;    /* target of the last mask update */
     double mask_seconds, train_seconds;
     double run_t0;      /* when elag_trainer_run started (for the ETA) */
@@ -41,6 +45,17 @@ struct elag_trainer {
     char ckpt_path[ELAG_PATH_LEN + 32];
     char summary_path[ELAG_PATH_LEN + 32];
 };
+
+/* ---- train.c ---- */
+
+/* The mask update of step t->step (before its forward pass; `batch` is the step's batch
+ * index in its epoch, whose data the gradient passes use): the gradient passes the
+ * criterion or RigL needs, the update or drop-and-grow, and lottery-ticket rewinding. */
+elag_status elag_trainer_mask_update(elag_trainer *t, long batch);
+
+/* The extra state of the checkpoint at step `step` (criterion state, rewind point) into
+ * x (2 * ELAG_MAX_PARAMS entries); returns how many. */
+int elag_trainer_extras(elag_trainer *t, long step, elag_checkpoint_extra *x);
 
 /* ---- finite.c ---- */
 
