@@ -22,6 +22,12 @@ int elag_cmd_bench(int argc, char **argv);  /* cmd_bench.c: bench spmm, dispatch
 int elag_cmd_bench_model(int argc, char **argv); /* cmd_bench_model.c: argv[0] = "model" */
 int elag_cmd_sweep(int argc, char **argv);  /* cmd_sweep.c */
 int elag_cmd_report(int argc, char **argv); /* cmd_report.c */
+int elag_cmd_sensitivity(int argc, char **argv); /* cmd_sensitivity.c */
+
+/* sensitivity.png from sensitivity.json with Python + matplotlib (sensitivity_plot.c): 0
+ * drawn; 1 skipped (no interpreter, no matplotlib) and -1 failed, both with the reason in
+ * why. The interpreter: $ELAG_PYTHON when set, else /usr/bin/python3. */
+int elag_cli_sensitivity_plot(const char *json, const char *png, char *why, size_t why_size);
 
 /* Prints "elag: <last error>" once and returns the exit code for st. */
 int elag_cli_fail(elag_status st);

@@ -20,6 +20,7 @@ static const char usage[] =
     "  bench model F  end-to-end dense vs sparse inference of an export\n"
     "  sweep FILE     a grid of runs: parallel, resumable, shardable\n"
     "  report DIR     tables and plots of a sweep\n"
+    "  sensitivity X  accuracy with each layer pruned alone; per-layer targets for a budget\n"
     "\n"
     "options:\n"
     "  --version      print the version\n"
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "bench") == 0) run = elag_cmd_bench;
     if (strcmp(cmd, "sweep") == 0) run = elag_cmd_sweep;
     if (strcmp(cmd, "report") == 0) run = elag_cmd_report;
+    if (strcmp(cmd, "sensitivity") == 0) run = elag_cmd_sensitivity;
     if (run) {
         int rc = run(argc - 1, argv + 1);
         if (rc == 0) elag_cli_notes_flush(); /* a failure's message stays one line */

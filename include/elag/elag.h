@@ -11,6 +11,8 @@
  *                   Blocked-ELL or the fastest of them per weight, and saved
  *   elag/bench.h    benchmarks: sparse vs dense products, a network sparse vs dense
  *   elag/sweep.h    sweeps: a grid of runs, its ledger and the commands of its runs
+ *   elag/sensitivity.h  per-layer pruning sensitivity of a checkpoint or a config, and
+ *                   per-layer targets for a global sparsity budget
  *
  * Conventions (libgit2's): handles are opaque (`*_t`) and made by `_open`, freed by `_free`
  * (`_free(NULL)` does nothing); functions return an elag_status (ELAG_OK == 0, errors < 0)
@@ -29,5 +31,6 @@
 #include "export.h"
 #include "bench.h"
 #include "sweep.h"
+#include "sensitivity.h"
 
 #endif /* ELAG_ELAG_H */
