@@ -39,6 +39,7 @@ typedef enum elag_device_kind {
 
 typedef struct elag_backend elag_backend;
 typedef struct elag_sparse_dev elag_sparse_dev; /* a matrix prepared by one backend */
+typedef struct elag_sparse_pattern elag_sparse_pattern; /* a training layer's mask, prepared */
 
 /* Options for preparing a sparse matrix (sparse_create). */
 typedef struct elag_sparse_opts {
@@ -81,6 +82,14 @@ typedef struct elag_sparse_head {
     int max_n;      /* the widest product sparse_create prepared for */
 } elag_sparse_head;
 
+/* The first member of every backend's prepared pattern (struct elag_sparse_pattern, private
+ * to each backend), so the wrappers can check a call against it. */
+typedef struct elag_sparse_pattern_head {
+    int rows, cols; /* W (rows, cols) = (out, in) */
+    int max_n;      /* the widest product (batch) sparse_pattern_create prepared for */
+    int64_t nnz;    /* kept entries: the length of every values array of the pattern */
+} elag_sparse_pattern_head;
+
 /* What supports() can be asked about: the ops of the table whose answer can depend on the
  * device or the arguments. ELAG_OP_SPARSE_MM stands for sparse_create + sparse_mm. */
 typedef enum elag_op {
@@ -88,7 +97,8 @@ typedef enum elag_op {
     ELAG_OP_MASK_SELECT = 1,
     ELAG_OP_SPARSE_MM = 2,
     ELAG_OP_CONV = 3, /* conv_forward, conv_backward_data, conv_backward_filter */
-    ELAG_OP_COUNT = 4
+    ELAG_OP_SPARSE_TRAIN = 4, /* sparse_pattern_create and the ops on a pattern */
+    ELAG_OP_COUNT = 5
 } elag_op;
 
 /* The arguments supports() weighs; fields an op does not use are ignored (0). */
@@ -298,6 +308,39 @@ struct elag_backend {
      * then ReLU when relu. */
     elag_status (*bias_relu_rows)(elag_backend *b, float *y, const float *bias, int rows, int n,
                                   int relu);
+
+    /* ---- sparse training of a linear layer y = W x (feature-major, W (rows, cols)) ----
+     * A pattern is a layer's mask prepared once per mask update: the CSR structure of W
+     * (row-major order of the kept entries, "CSR order") and whatever the backend needs for
+     * W^T products. Every per-step array of the layer is a values array: nnz floats in CSR
+     * order (device). The weights' values are set every step (sparse_values_set); the
+     * structure never changes. Pruned entries have no storage, so they stay exactly 0. */
+    /* mask (rows, cols), device: an entry is kept where mask != 0 (NaN counts as kept).
+     * Products take up to max_n batch columns. nnz must stay below 2^31
+     * (ELAG_ERR_UNSUPPORTED). The values start at 0. Freed with sparse_pattern_destroy. */
+    elag_status (*sparse_pattern_create)(elag_backend *b, const float *mask, int rows, int cols,
+                                         int max_n, elag_sparse_pattern **out);
+    void (*sparse_pattern_destroy)(elag_backend *b, elag_sparse_pattern *p); /* NULL: nothing */
+    /* vals(nnz) = dense(rows, cols) at the kept entries, in CSR order (a dense master or
+     * optimizer state brought into the pattern). */
+    elag_status (*sparse_gather)(elag_backend *b, const elag_sparse_pattern *p,
+                                 const float *dense, float *vals);
+    /* dense(rows, cols) at the kept entries = vals(nnz); other entries are not written. */
+    elag_status (*sparse_scatter)(elag_backend *b, const elag_sparse_pattern *p,
+                                  const float *vals, float *dense);
+    /* The pattern's weights become vals(nnz) (copied: vals may change afterwards), for
+     * products with W and with W^T alike. */
+    elag_status (*sparse_values_set)(elag_backend *b, elag_sparse_pattern *p, const float *vals);
+    /* trans 0: y(rows, n) = W x(cols, n);  trans 1: y(cols, n) = W^T x(rows, n).
+     * y is overwritten; n <= max_n. */
+    elag_status (*sparse_pattern_mm)(elag_backend *b, elag_sparse_pattern *p, int trans,
+                                     const float *x, int n, float *y);
+    /* The weight gradient at the kept entries only (SDDMM): for the entry (i, j) at CSR
+     * position q, out[q] = sum over c < n of dy[i][c] * x[j][c], with dy (rows, n) and
+     * x (cols, n) the layer's output gradient and input; out (nnz) is overwritten
+     * (n = 0: zeros). n <= max_n. */
+    elag_status (*sddmm)(elag_backend *b, const elag_sparse_pattern *p, const float *dy,
+                         const float *x, int n, float *out);
 };
 
 /* ---- the wrappers: what every caller uses (backend_ops.c) ----
@@ -381,6 +424,22 @@ elag_status elag_be_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *
                               const float *bias, int relu, float *y);
 elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows, int n,
                                    int relu);
+/* Sparse training: a NULL mask with rows * cols > 0, a negative size, max_n < 1 or a NULL
+ * operand is ELAG_ERR_INTERNAL, as is trans outside 0..1 or n outside [0, max_n]. */
+elag_status elag_be_sparse_pattern_create(elag_backend *b, const float *mask, int rows, int cols,
+                                          int max_n, elag_sparse_pattern **out);
+void elag_be_sparse_pattern_destroy(elag_backend *b, elag_sparse_pattern *p);
+/* The pattern's kept entries (its values arrays' length); p must not be NULL. */
+int64_t elag_sparse_pattern_nnz(const elag_sparse_pattern *p);
+elag_status elag_be_sparse_gather(elag_backend *b, const elag_sparse_pattern *p,
+                                  const float *dense, float *vals);
+elag_status elag_be_sparse_scatter(elag_backend *b, const elag_sparse_pattern *p,
+                                   const float *vals, float *dense);
+elag_status elag_be_sparse_values_set(elag_backend *b, elag_sparse_pattern *p, const float *vals);
+elag_status elag_be_sparse_pattern_mm(elag_backend *b, elag_sparse_pattern *p, int trans,
+                                      const float *x, int n, float *y);
+elag_status elag_be_sddmm(elag_backend *b, const elag_sparse_pattern *p, const float *dy,
+                          const float *x, int n, float *out);
 
 /* Opens a backend by name: "cpu-ref", "cpu", "cuda", "cuda:N" or "auto" (cuda:0 when a CUDA
  * device exists, else cpu; `note_host` receives a one-line note when auto chose, may be NULL).

@@ -505,3 +505,100 @@ elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias,
     if (rows > 0 && n > 0 && y == NULL) return null_operand("bias_relu_rows", "y");
     return b->bias_relu_rows(b, y, bias, rows, n, relu);
 }
+
+/* ---- sparse training ---- */
+
+static const elag_sparse_pattern_head *pattern_head(const elag_sparse_pattern *p)
+{
+    return (const elag_sparse_pattern_head *)p; /* its first member */
+}
+
+int64_t elag_sparse_pattern_nnz(const elag_sparse_pattern *p)
+{
+    ELAG_ASSERT(p != NULL);
+    return pattern_head(p)->nnz;
+}
+
+elag_status elag_be_sparse_pattern_create(elag_backend *b, const float *mask, int rows, int cols,
+                                          int max_n, elag_sparse_pattern **out)
+{
+    if (out == NULL) return null_operand("sparse_pattern_create", "out");
+    *out = NULL;
+    ELAG_TRY(check_dims("sparse_pattern_create", rows, cols));
+    if (max_n < 1)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_pattern_create: max_n %d (must be >= 1)",
+                         max_n);
+    if (mask == NULL && rows > 0 && cols > 0) return null_operand("sparse_pattern_create", "mask");
+    return b->sparse_pattern_create(b, mask, rows, cols, max_n, out);
+}
+
+void elag_be_sparse_pattern_destroy(elag_backend *b, elag_sparse_pattern *p)
+{
+    if (p != NULL) b->sparse_pattern_destroy(b, p);
+}
+
+/* A values array is needed when the pattern keeps anything; a dense one when W has entries. */
+static elag_status check_pattern(const char *op, const elag_sparse_pattern *p, const void *vals,
+                                 const void *dense)
+{
+    if (p == NULL) return elag_fail(ELAG_ERR_INTERNAL, "%s: no pattern", op);
+    const elag_sparse_pattern_head *h = pattern_head(p);
+    if (h->nnz > 0 && (vals == NULL || dense == NULL)) return null_operand(op, "an operand");
+    return ELAG_OK;
+}
+
+elag_status elag_be_sparse_gather(elag_backend *b, const elag_sparse_pattern *p,
+                                  const float *dense, float *vals)
+{
+    ELAG_TRY(check_pattern("sparse_gather", p, vals, dense));
+    return b->sparse_gather(b, p, dense, vals);
+}
+
+elag_status elag_be_sparse_scatter(elag_backend *b, const elag_sparse_pattern *p,
+                                   const float *vals, float *dense)
+{
+    ELAG_TRY(check_pattern("sparse_scatter", p, vals, dense));
+    return b->sparse_scatter(b, p, vals, dense);
+}
+
+elag_status elag_be_sparse_values_set(elag_backend *b, elag_sparse_pattern *p, const float *vals)
+{
+    ELAG_TRY(check_pattern("sparse_values_set", p, vals, vals));
+    return b->sparse_values_set(b, p, vals);
+}
+
+/* n in [0, max_n], and the operands a product of that width reads and writes. */
+static elag_status check_product(const char *op, const elag_sparse_pattern *p, int n, int in_rows,
+                                 const void *in, int out_rows, const void *out)
+{
+    if (p == NULL) return elag_fail(ELAG_ERR_INTERNAL, "%s: no pattern", op);
+    const elag_sparse_pattern_head *h = pattern_head(p);
+    if (n < 0 || n > h->max_n)
+        return elag_fail(ELAG_ERR_INTERNAL, "%s: n = %d outside [0, max_n = %d]", op, n,
+                         h->max_n);
+    if (n > 0 && ((in_rows > 0 && in == NULL) || (out_rows > 0 && out == NULL)))
+        return null_operand(op, "an operand");
+    return ELAG_OK;
+}
+
+elag_status elag_be_sparse_pattern_mm(elag_backend *b, elag_sparse_pattern *p, int trans,
+                                      const float *x, int n, float *y)
+{
+    if (trans != 0 && trans != 1)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_pattern_mm: trans %d (expected 0 or 1)",
+                         trans);
+    const int rows = p ? pattern_head(p)->rows : 0, cols = p ? pattern_head(p)->cols : 0;
+    ELAG_TRY(check_product("sparse_pattern_mm", p, n, trans ? rows : cols, x, trans ? cols : rows,
+                           y));
+    return b->sparse_pattern_mm(b, p, trans, x, n, y);
+}
+
+elag_status elag_be_sddmm(elag_backend *b, const elag_sparse_pattern *p, const float *dy,
+                          const float *x, int n, float *out)
+{
+    ELAG_TRY(check_product("sddmm", p, n, 0, NULL, 0, NULL));
+    const elag_sparse_pattern_head *h = pattern_head(p);
+    if (h->nnz > 0 && (out == NULL || (n > 0 && (dy == NULL || x == NULL))))
+        return null_operand("sddmm", "dy, x or out");
+    return b->sddmm(b, p, dy, x, n, out);
+}

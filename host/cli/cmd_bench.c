@@ -20,6 +20,7 @@
 static const char bench_usage[] =
     "usage: elag bench spmm [options]\n"
     "       elag bench model FILE [options]   (see 'elag bench model --help')\n"
+    "       elag bench layer [options]        (see 'elag bench layer --help')\n"
     "\n"
     "Times y = W x for weights W (m, k) and feature-major activations x (k, n): the dense\n"
     "GEMM of the backend (the baseline, measured in the same run) against its sparse\n"
@@ -416,17 +417,20 @@ static int bench_spmm(int argc, char **argv)
     return st == ELAG_OK ? 0 : elag_cli_fail(st);
 }
 
+int elag_cmd_bench_layer(int argc, char **argv); /* cmd_bench_layer.c: argv[0] = "layer" */
+
 int elag_cmd_bench(int argc, char **argv)
 
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc < 2)
-            return elag_cli_usage_error("bench", "missing what to benchmark: spmm or model");
+            return elag_cli_usage_error("bench", "missing what to benchmark: spmm, model or layer");
         fputs(bench_usage, stdout);
         return 0;
     }
     if (strcmp(argv[1], "model") == 0) return elag_cmd_bench_model(argc - 1, argv + 1);
     if (strcmp(argv[1], "spmm") == 0) return bench_spmm(argc - 1, argv + 1);
-    return elag_cli_usage_error("bench", "unknown benchmark '%s' (expected spmm or model)",
+    if (strcmp(argv[1], "layer") == 0) return elag_cmd_bench_layer(argc - 1, argv + 1);
+    return elag_cli_usage_error("bench", "unknown benchmark '%s' (expected spmm, model or layer)",
                                 argv[1]);
 }

@@ -10,6 +10,7 @@
  */
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_sparse.h"
+#include "cpu/cpu_sparse_train.h"
 
 #include "backend/philox.h"
 #include "core/check.h"
@@ -388,6 +389,13 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
     b->sparse_destroy = elag_cpu_sparse_destroy;
     b->sparse_mm = elag_cpu_ref_sparse_mm;
     b->bias_relu_rows = elag_cpu_ref_bias_relu_rows;
+    b->sparse_pattern_create = elag_cpu_sparse_pattern_create;
+    b->sparse_pattern_destroy = elag_cpu_sparse_pattern_destroy;
+    b->sparse_gather = elag_cpu_ref_sparse_gather;
+    b->sparse_scatter = elag_cpu_ref_sparse_scatter;
+    b->sparse_values_set = elag_cpu_ref_sparse_values_set;
+    b->sparse_pattern_mm = elag_cpu_ref_sparse_pattern_mm;
+    b->sddmm = elag_cpu_ref_sddmm;
 
     *out = b;
     return ELAG_OK;

@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "cuda/cuda_ctx.h"
 #include "cuda/cuda_sparse.h"
+#include "cuda/cuda_sparse_train.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -125,6 +126,9 @@ static elag_support elag_cuda_supports(elag_backend *b, elag_op op, const elag_o
         if (why && why_len)
             snprintf(why, why_len, "no direct convolution on CUDA (conv2d uses im2col + cuBLAS)");
         return ELAG_SUPPORT_NO;
+    case ELAG_OP_SPARSE_TRAIN:
+        if (why && why_len) snprintf(why, why_len, "%s", ELAG_CUDA_SPARSE_TRAIN_WHY);
+        return ELAG_SUPPORT_NO;
     case ELAG_OP_SPARSE_MM:
         return elag_cuda_sparse_supports(ctx->cc_major, ctx->cc_minor, ctx->name, q, why, why_len);
     case ELAG_OP_GEMM:
@@ -180,6 +184,7 @@ elag_status elag_cuda_backend_init(int device_index, elag_backend **out)
     elag_cuda_install_kernel_ops(b);
     elag_cuda_install_layer_ops(b);
     elag_cuda_install_sparse_ops(b);
+    elag_cuda_install_sparse_train_ops(b);
     *out = b;
     return ELAG_OK;
 }

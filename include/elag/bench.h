@@ -1,6 +1,6 @@
 /*
- * elag public API: benchmarks (`elag bench spmm`, `elag bench model`). The library
- * measures and hands back numbers; printing them is the caller's.
+ * elag public API: benchmarks (`elag bench spmm`, `elag bench model`, `elag bench layer`).
+ * The library measures and hands back numbers; printing them is the caller's.
  *
  * spmm: y (m, n) = W (m, k) x (k, n), feature-major, on one device, for every weight shape,
  * batch n and sparsity: the dense GEMM (the baseline, FP32 and on CUDA also TF32) against
@@ -11,6 +11,9 @@
  * net: an export run end to end in its own formats against the same weights run dense,
  * on random inputs, dense and sparse forwards alternating so that drift in the machine's
  * load hits both alike.
+ *
+ * layer: one linear layer's full training step (forward, both gradients, SGD), the dense
+ * path against the sparse one (CSR products, SDDMM, SGD on the kept values), per sparsity.
  */
 #ifndef ELAG_INCLUDE_BENCH_H
 #define ELAG_INCLUDE_BENCH_H
@@ -168,6 +171,51 @@ typedef struct elag_bench_net_result {
  * copies included). opts NULL: the defaults. */
 elag_status elag_bench_net(const elag_net_t *net, elag_device_t *device,
                            const elag_bench_net_options *opts, elag_bench_net_result *result);
+
+/* ---- layer: one linear layer's training step, dense against sparse ---- */
+
+#define ELAG_BENCH_LAYER_ROW_VERSION 1
+/* One measured path (times in ms, medians over the repeats). */
+typedef struct elag_bench_layer_row {
+    unsigned int version;  /* ELAG_BENCH_LAYER_ROW_VERSION of the library that filled it */
+    const char *path;      /* "dense" or "sparse"; valid during the emit call */
+    int out, in, batch;    /* W (out, in), batch n */
+    double sparsity;       /* requested fraction of pruned weights */
+    int64_t nnz;           /* kept weights */
+    double median_ms, p10_ms, p90_ms; /* a whole step: forward, both gradients, optimizer */
+    double forward_ms, input_grad_ms, weight_grad_ms, optimizer_ms; /* medians of the parts */
+    double speedup_vs_dense; /* the dense step's median (same sparsity's run) / this one */
+    double prepare_ms;       /* sparse: building the pattern at a mask update (once); else 0 */
+    double scatter_ms;       /* sparse: what scattering W back every step would add; else 0 */
+    int threads, repeat, warmup;
+} elag_bench_layer_row;
+
+#define ELAG_BENCH_LAYER_OPTIONS_VERSION 1
+typedef struct elag_bench_layer_options {
+    unsigned int version;     /* ELAG_BENCH_LAYER_OPTIONS_VERSION */
+    int out, in;              /* W (out, in) (>= 1) */
+    int batch;                /* n (>= 1) */
+    const double *sparsities; /* n_sparsities fractions of pruned weights in [0, 1] (host) */
+    int n_sparsities;
+    int repeat, warmup;       /* timed steps of each path (>= 1), untimed ones first */
+    uint64_t seed;            /* Philox seed of mask, weights, input and output gradient */
+    /* Per sparsity, the dense row then the sparse row; non-zero stops. May be NULL. */
+    int (*emit)(const elag_bench_layer_row *row, void *user);
+    void *user;
+} elag_bench_layer_options;
+
+#define ELAG_BENCH_LAYER_OPTIONS_INIT                                                              \
+    {                                                                                              \
+        ELAG_BENCH_LAYER_OPTIONS_VERSION, 2048, 2048, 256, NULL, 0, 10, 2, 1, NULL, NULL           \
+    }
+
+/* Times one training step of a linear layer y = W x (feature-major: x (in, n)) on `device`:
+ * the dense path (three GEMMs and the masked SGD over every weight) and the sparse path
+ * (CSR products with W and W^T, the weight gradient at the kept entries only, SGD on the
+ * kept values), alternating step by step so load drifts hit both alike. ELAG_ERR_USAGE for
+ * bad options, ELAG_ERR_UNSUPPORTED when the device has no sparse training ops
+ * (supports(ELAG_OP_SPARSE_TRAIN), e.g. CUDA for now). */
+elag_status elag_bench_layer_run(elag_device_t *device, const elag_bench_layer_options *opts);
 
 #ifdef __cplusplus
 }

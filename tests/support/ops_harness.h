@@ -79,6 +79,10 @@
     X(sparse, sparse_mm)                                                                           \
     X(sparse, bias_relu_rows)
 
+#define OPS_CASES_SPARSE_TRAIN(X)                                                                  \
+    X(sparse_train, sparse_pattern)                                                                \
+    X(sparse_train, sparse_train_args)
+
 /* every case of every file (a new file's list goes here too) */
 #define OPS_CASES_CONV(X)                                                                          \
     X(conv, conv_forward)                                                                          \
@@ -93,6 +97,7 @@
     OPS_CASES_WINDOW(X)                                                                            \
     OPS_CASES_LAYERS(X)                                                                            \
     OPS_CASES_SPARSE(X)                                                                            \
+    OPS_CASES_SPARSE_TRAIN(X)                                                                      \
     OPS_CASES_CONV(X)
 
 /* Which case tests each table entry (an op may have several: its case and its gradient
@@ -143,7 +148,16 @@
     X(sparse_create, sparse_mm)                                                                    \
     X(sparse_destroy, sparse_mm)                                                                   \
     X(sparse_mm, sparse_mm)                                                                        \
-    X(bias_relu_rows, bias_relu_rows)
+    X(bias_relu_rows, bias_relu_rows)                                                              \
+    X(sparse_pattern_create, sparse_pattern)                                                       \
+    X(sparse_pattern_destroy, sparse_pattern)                                                      \
+    X(sparse_gather, sparse_pattern)                                                               \
+    X(sparse_scatter, sparse_pattern)                                                              \
+    X(sparse_values_set, sparse_pattern)                                                           \
+    X(sparse_pattern_mm, sparse_pattern)                                                           \
+    X(sddmm, sparse_pattern)                                                                       \
+    X(sparse_pattern_mm, sparse_train_args)                                                        \
+    X(sddmm, sparse_train_args)
 
 typedef void (*ops_fn)(void);
 #define OPS_FIRST offsetof(elag_backend, alloc) /* every member from alloc on is an op */
