@@ -193,24 +193,6 @@ Test(dst, drop_fraction_cosine_decay)
     cr_expect_float_eq(elag_prune_plan_drop_fraction(&p, 90), 0.0, 1e-15);
 }
 
-static void read_all(const char *dir, unsigned char **out, size_t *n)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    elag_st_file *f;
-    cr_assert_eq(elag_st_open(path, &f), ELAG_OK, "%s", elag_last_error());
-    size_t total = 0;
-    for (int i = 0; i < elag_st_count(f); i++) total += elag_st_at(f, i)->nbytes;
-    unsigned char *buf = malloc(total), *p = buf;
-    for (int i = 0; i < elag_st_count(f); i++) {
-        memcpy(p, elag_st_at(f, i)->data, elag_st_at(f, i)->nbytes);
-        p += elag_st_at(f, i)->nbytes;
-    }
-    elag_st_close(f);
-    *out = buf;
-    *n = total;
-}
-
 /* Stopped after epoch 1 (16 steps) and resumed: drop-and-grow at 20, 25, 30, 35 on both
  * sides end in the same bits; the sparsity is the target's at the end. */
 static void resume_through_updates(elag_prune_method method)
@@ -233,8 +215,8 @@ static void resume_through_updates(elag_prune_method method)
     elag_test_train(&cfg, part, ck, 0, &b);
     unsigned char *wa, *wb;
     size_t na, nb;
-    read_all(full, &wa, &na);
-    read_all(part, &wb, &nb);
+    elag_test_checkpoint_bytes(full, &wa, &na);
+    elag_test_checkpoint_bytes(part, &wb, &nb);
     cr_assert_eq(na, nb);
     cr_expect_eq(memcmp(wa, wb, na), 0, "resumed run differs from the uninterrupted one");
     cr_expect_eq(a.mask_updates, b.mask_updates);

@@ -61,28 +61,17 @@ static int elag(const char *args)
     return elag_test_run(cmd, out_file);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strdup(buf);
-}
-
 /* Trains `config` with `sets` into dir/run and checks each layer's sparsity. */
 static void train_expect(const char *config, const char *sets, const double *want, int n_layers)
 {
     char args[1024], path[800];
     snprintf(args, sizeof args, "train %s --out run --force --quiet %s", config, sets);
     int rc = elag(args);
-    char *out = slurp(out_file);
+    char *out = elag_test_slurp(out_file);
     cr_assert_eq(rc, 0, "elag %s: exit %d\n%s", args, rc, out);
     free(out);
     snprintf(path, sizeof path, "%s/run/summary.json", dir);
-    char *text = slurp(path);
+    char *text = elag_test_slurp(path);
     cJSON *j = cJSON_Parse(text);
     cr_assert_not_null(j);
     const cJSON *layers = cJSON_GetObjectItem(j, "layers");
@@ -110,7 +99,7 @@ Test(prune_cli, nm_run_is_one_minus_n_over_m)
     train_expect("mlp.yaml", "--set prune.granularity=nm --set prune.target=0.9", want, 2);
     char path[800];
     snprintf(path, sizeof path, "%s/run/config.yaml", dir);
-    char *cfg = slurp(path);
+    char *cfg = elag_test_slurp(path);
     cr_assert(strstr(cfg, "  initial: 0.5\n  target: 0.5\n"), "%s", cfg);
     free(cfg);
     train_expect("mlp.yaml", "--set prune.granularity=nm --set prune.n=1", want14, 2);
@@ -144,7 +133,7 @@ Test(prune_cli, override_and_erk_in_a_run)
                  2);
     char path[800];
     snprintf(path, sizeof path, "%s/run/config.yaml", dir);
-    char *cfg = slurp(path);
+    char *cfg = elag_test_slurp(path);
     cr_assert(strstr(cfg, "  layers:\n    - {name: \"fc2\", exclude: true}\n"), "%s", cfg);
     free(cfg);
     /* ERK: fc1 (32, 16) raw 48/512, fc2 (4, 32) raw 36/128, 640 weights, 128 nonzeros:
@@ -161,7 +150,7 @@ static void expect_refused(const char *sets, const char *needle)
     char args[1024], path[800];
     snprintf(args, sizeof args, "train mlp.yaml --out fresh %s", sets);
     int rc = elag(args);
-    char *out = slurp(out_file);
+    char *out = elag_test_slurp(out_file);
     cr_assert_eq(rc, 2, "%s: exit %d\n%s", sets, rc, out);
     cr_assert(strstr(out, needle), "%s: expected '%s' in:\n%s", sets, needle, out);
     size_t lines = 0;

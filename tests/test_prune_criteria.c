@@ -236,24 +236,6 @@ Test(criteria, step_zero_prune_uses_computed_gradients)
     }
 }
 
-static void read_all(const char *dir, unsigned char **out, size_t *n)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    elag_st_file *f;
-    cr_assert_eq(elag_st_open(path, &f), ELAG_OK, "%s", elag_last_error());
-    size_t total = 0;
-    for (int i = 0; i < elag_st_count(f); i++) total += elag_st_at(f, i)->nbytes;
-    unsigned char *buf = malloc(total), *p = buf;
-    for (int i = 0; i < elag_st_count(f); i++) {
-        memcpy(p, elag_st_at(f, i)->data, elag_st_at(f, i)->nbytes);
-        p += elag_st_at(f, i)->nbytes;
-    }
-    elag_st_close(f);
-    *out = buf;
-    *n = total;
-}
-
 /* A run stopped after epoch 1 and resumed ends bit for bit like an uninterrupted one. */
 static void expect_resume_exact(const elag_config *cfg)
 {
@@ -266,8 +248,8 @@ static void expect_resume_exact(const elag_config *cfg)
     elag_test_train(cfg, part, ck, 0, &b);
     unsigned char *wa, *wb;
     size_t na, nb;
-    read_all(full, &wa, &na);
-    read_all(part, &wb, &nb);
+    elag_test_checkpoint_bytes(full, &wa, &na);
+    elag_test_checkpoint_bytes(part, &wb, &nb);
     cr_assert_eq(na, nb);
     cr_expect_eq(memcmp(wa, wb, na), 0, "resumed run differs from the uninterrupted one");
     cr_expect_eq(a.mask_updates, b.mask_updates);

@@ -241,24 +241,13 @@ static int elag(const char *args)
     return elag_test_run(cmd, out_file);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strdup(buf);
-}
-
 /* Exit 2, one line holding `needle`, no run folder. */
 static void expect_refused(const char *sets, const char *needle)
 {
     char args[1024], path[800];
     snprintf(args, sizeof args, "train mlp.yaml --out fresh %s", sets);
     int rc = elag(args);
-    char *out = slurp(out_file);
+    char *out = elag_test_slurp(out_file);
     cr_expect_eq(rc, 2, "%s: exit %d\n%s", sets, rc, out);
     cr_expect(strstr(out, needle), "%s: expected '%s' in:\n%s", sets, needle, out);
     size_t lines = 0;
@@ -314,7 +303,7 @@ Test(prune_schedule, every_method_runs_to_its_target, .init = setup, .fini = tea
         char args[1024], path[800];
         snprintf(args, sizeof args, "train mlp.yaml --out run --force --quiet %s", sets[i]);
         int rc = elag(args);
-        char *out = slurp(out_file);
+        char *out = elag_test_slurp(out_file);
         cr_assert_eq(rc, 0, "%s: exit %d\n%s", sets[i], rc, out);
         free(out);
         /* the masks (a grown weight may stay at 0: the summary counts weights) */

@@ -60,25 +60,6 @@ static elag_status train(const elag_config *cfg, const char *dir, const char *re
     return st;
 }
 
-static void read_weights(const char *dir, unsigned char **out, size_t *n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    elag_st_file *f;
-    cr_assert_eq(elag_st_open(path, &f), ELAG_OK, "%s", elag_last_error());
-    size_t total = 0;
-    for (int i = 0; i < elag_st_count(f); i++) total += elag_st_at(f, i)->nbytes;
-    unsigned char *buf = malloc(total), *p = buf;
-    for (int i = 0; i < elag_st_count(f); i++) {
-        const elag_st_tensor *t = elag_st_at(f, i);
-        memcpy(p, t->data, t->nbytes);
-        p += t->nbytes;
-    }
-    elag_st_close(f);
-    *out = buf;
-    *n = total;
-}
-
 static long meta_long(const char *dir, const char *key)
 {
     char path[512];
@@ -131,8 +112,8 @@ static void expect_interrupt_resume_equal(const elag_config *cfg, long at)
 
     unsigned char *wa, *wb;
     size_t na, nb;
-    read_weights(full, &wa, &na);
-    read_weights(part, &wb, &nb);
+    elag_test_checkpoint_bytes(full, &wa, &na);
+    elag_test_checkpoint_bytes(part, &wb, &nb);
     cr_assert_eq(na, nb);
     cr_assert_eq(memcmp(wa, wb, na), 0, "resumed run differs from the uninterrupted one");
     cr_assert_eq(b.mask_updates, a.mask_updates, "summary counts %ld mask updates, not %ld",

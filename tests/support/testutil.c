@@ -5,6 +5,7 @@
 #include "support/testutil.h"
 
 #include "backend/philox.h"
+#include "io/safetensors.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -124,4 +125,44 @@ int elag_test_python_has(const char *modules)
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "'%s' -c 'import %s'", elag_test_python(), modules);
     return elag_test_run(cmd, NULL) == 0;
+}
+
+char *elag_test_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (cap - len < 4096) {
+            cap = cap ? 2 * cap : 8192;
+            text = realloc(text, cap + 1);
+            cr_assert_not_null(text, "out of memory reading %s", path);
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    text[len] = '\0';
+    return text;
+}
+
+void elag_test_checkpoint_bytes(const char *dir, unsigned char **out, size_t *n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    elag_st_file *f;
+    cr_assert_eq(elag_st_open(path, &f), ELAG_OK, "%s", elag_last_error());
+    size_t total = 0;
+    for (int i = 0; i < elag_st_count(f); i++) total += elag_st_at(f, i)->nbytes;
+    unsigned char *buf = malloc(total ? total : 1), *p = buf;
+    cr_assert_not_null(buf);
+    for (int i = 0; i < elag_st_count(f); i++) {
+        const elag_st_tensor *t = elag_st_at(f, i);
+        memcpy(p, t->data, t->nbytes);
+        p += t->nbytes;
+    }
+    elag_st_close(f);
+    *out = buf;
+    *n = total;
 }

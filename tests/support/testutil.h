@@ -53,6 +53,14 @@ void elag_test_put(const char *dir, const char *name, const char *text);
 /* Removes a folder made by elag_test_tmpdir and everything in it (best effort). */
 void elag_test_rmtree(const char *dir);
 
+/* The whole text of the file at path (NUL-terminated; the caller frees it); fails the
+ * calling test when it cannot be read. */
+char *elag_test_slurp(const char *path);
+
+/* Every tensor's bytes of dir/model.safetensors, concatenated in file order (*out, *n; the
+ * caller frees *out): two runs' weights compare bit for bit with memcmp. */
+void elag_test_checkpoint_bytes(const char *dir, unsigned char **out, size_t *n);
+
 /* Runs a shell command, returns its exit status (0-255) or -1; output goes to
  * `out_path` when not NULL (stdout and stderr together). */
 int elag_test_run(const char *cmd, const char *out_path);
