@@ -69,9 +69,12 @@ elag_python_packages_missing() { # REASON PACKAGE...
     "'elag report' draws no plots; install them with: apt-get install $*" >&2
 }
 
+# elag_build [CMAKE_ARG...]: configures and builds $ELAG_BUILD; the arguments are added to
+# the configure line (scripts/test --sanitize, scripts/fuzz).
 elag_build() {
   local werror=${ELAG_WERROR:-OFF}
-  local args=(-S "$ELAG_ROOT" -B "$ELAG_BUILD" -DCMAKE_BUILD_TYPE=Release -DELAG_WERROR="$werror")
+  local args=(-S "$ELAG_ROOT" -B "$ELAG_BUILD" -DCMAKE_BUILD_TYPE=Release -DELAG_WERROR="$werror"
+    "$@")
   # nvcc is on PATH or in /usr/local/cuda on our machines: the CUDA backend is always built.
   if [ -n "${CUDA_ARCHS:-}" ]; then args+=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS"); fi
   cmake "${args[@]}" >/dev/null
