@@ -34,4 +34,8 @@ int elag_api_weight_tensor(const elag_net_t *net, int i);
  * ELAG_ERR_USAGE naming the struct (`what`, e.g. "elag_infer_options"). */
 elag_status elag_api_check_version(unsigned int version, unsigned int latest, const char *what);
 
+/* 1 if path exists and is a non-empty directory or a non-directory (a run or output folder
+ * that --force would have to replace); api/train.c. */
+int elag_api_path_in_use(const char *path);
+
 #endif /* ELAG_API_API_H */

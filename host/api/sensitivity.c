@@ -79,22 +79,6 @@ typedef struct sens_run {
     long perm_epoch;              /* the epoch perm_dev holds, -1 none */
 } sens_run;
 
-/* 1 if path exists and is a non-empty directory or a non-directory. */
-static int path_in_use(const char *path)
-{
-    struct stat sb;
-    if (stat(path, &sb) != 0) return 0;
-    if (!S_ISDIR(sb.st_mode)) return 1;
-    DIR *d = opendir(path);
-    if (!d) return 1;
-    struct dirent *e;
-    int used = 0;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) used = 1;
-    closedir(d);
-    return used;
-}
-
 /* A checkpoint: named *.safetensors, or a safetensors file by its first bytes (an 8-byte
  * header length, then the JSON header's '{'). Anything else is read as a YAML config. */
 static int looks_like_checkpoint(const char *path)
@@ -335,7 +319,7 @@ static elag_status choose_out_dir(sens_run *r, const char *input, const char *ou
         if (!*out_dir) return elag_fail(ELAG_ERR_USAGE, "--out: an empty path");
         snprintf(in->out_dir, sizeof in->out_dir, "%s", out_dir);
     }
-    if (!r->o.force && path_in_use(in->out_dir))
+    if (!r->o.force && elag_api_path_in_use(in->out_dir))
         return elag_fail(ELAG_ERR_INPUT,
                          "%s: the folder exists and is not empty (use --force to "
                          "write into it, or --out DIR)",

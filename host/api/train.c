@@ -41,8 +41,8 @@ elag_status elag_run_options_init(elag_run_options *opts, unsigned int version)
     return ELAG_OK;
 }
 
-/* 1 if path exists and is a non-empty directory or a non-directory. */
-static int path_in_use(const char *path)
+/* api.h */
+int elag_api_path_in_use(const char *path)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) return 0;
@@ -105,7 +105,7 @@ static void fill_result(const elag_config *cfg, const elag_train_summary *s, ela
  * run's metrics.jsonl and summary.json (a fresh run), config.yaml written. */
 static elag_status prepare_folder(const elag_config *cfg, const char *out, int resume, int force)
 {
-    if (!resume && !force && path_in_use(out))
+    if (!resume && !force && elag_api_path_in_use(out))
         return elag_fail(ELAG_ERR_INPUT,
                          "%s: run folder exists (use --force to overwrite it, or --out DIR)", out);
     ELAG_TRY(elag_mkdirs(out));
