@@ -272,3 +272,17 @@ Test(sweep, bad_values_point_at_the_value)
     expect_bad("bad12.yaml", "base: base.yaml\ngird: {seed: [2]}\n", "bad12.yaml:2:1:",
                "did you mean 'grid'");
 }
+
+Test(sweep, export_settings)
+{
+    expect_bad("bad13.yaml", "base: base.yaml\nexport: {format: coo}\n", "bad13.yaml:2:18:",
+               "format expects dense, csr, bell, bell:B (1..256) or auto, got 'coo'");
+    expect_bad("bad14.yaml", "base: base.yaml\nexport: {format: 'bell:0'}\n", "bad14.yaml:2:",
+               "got 'bell:0'");
+    expect_bad("bad15.yaml", "base: base.yaml\nexport: {thin: yes please}\n", "bad15.yaml:2:",
+               "thin expects true or false");
+    expect_bad("bad16.yaml", "base: base.yaml\nexport: {formt: csr}\n", "bad16.yaml:2:10:",
+               "did you mean 'format'");
+    expect_bad("bad17.yaml", "base: base.yaml\nexport: csr\n", "bad17.yaml:2:9:",
+               "expects a mapping");
+}

@@ -151,6 +151,41 @@ Test(sweep_job, a_run_through_its_steps)
     cr_assert_eq(q.n_todo, 2);
 }
 
+/* export: {format: dense, thin: true}: the export step thins, the row says how and how big. */
+Test(sweep_job, export_as_the_sweep_file_says)
+{
+    elag_sweep_free(sw);
+    elag_test_put(dir, "t.yaml", "base: base.yaml\nexport: {thin: true, format: 'bell:8'}\n"
+                                 "grid: {seed: [1]}\n");
+    char path[700], line[4096], want[4096];
+    snprintf(path, sizeof path, "%s/t.yaml", dir);
+    cr_assert_eq(elag_sweep_load(path, &sw), ELAG_OK, "%s", elag_last_error());
+    cr_assert_str_eq(sw->export_file, "model.thin.bell8.safetensors");
+    open_queue(0, 0);
+    elag_sweep_job job;
+    claim(&job, 0, NULL, ELAG_SWEEP_CLAIM_TAKEN);
+    train_ok(&job);
+    join(job.cmd.argv, line, sizeof line);
+    snprintf(want, sizeof want, "export %s/model.safetensors --format bell:8 -o "
+             "%s/model.thin.bell8.safetensors --force --thin", job.dir, job.dir);
+    cr_assert_str_eq(line, want);
+    cr_assert_eq(ended(&job, 0, 0, 2.5, 0), ELAG_SWEEP_JOB_NEXT);
+    join(job.cmd.argv, line, sizeof line);
+    cr_assert(strstr(line, "infer ") == line && strstr(line, "/model.thin.bell8.safetensors "),
+              "%s", line);
+    elag_test_put(job.dir, "model.thin.bell8.safetensors", "12345");
+    elag_test_put(job.dir, "infer.json",
+                  "{\"samples_per_second\": 1000, \"latency_ms_median\": 0.5, \"batch\": 256}");
+    cr_assert_eq(ended(&job, 0, 0, 3.0, 0), ELAG_SWEEP_JOB_OK);
+    elag_ledger l;
+    const cJSON *r = row_of(&l, 0);
+    cr_assert_not_null(r);
+    cr_assert_str_eq(cJSON_GetObjectItem(r, "export")->valuestring, "thin,bell:8");
+    cr_assert_float_eq(cJSON_GetObjectItem(r, "export_file_bytes")->valuedouble, 5, 1e-12);
+    cr_assert_null(cJSON_GetObjectItem(r, "csr_file_bytes"), "not a plain CSR export");
+    elag_ledger_free(&l);
+}
+
 Test(sweep_job, failed_and_killed_runs)
 {
     open_queue(1, 0);

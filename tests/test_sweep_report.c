@@ -111,6 +111,37 @@ Test(sweep_report, means_and_stds_over_seeds)
     free(layers);
 }
 
+/* A sweep that names its runs (`name` on an axis) and thins its exports: groups are labelled
+ * by name (nothing else of the swept keys), the file column is the export's size. */
+Test(sweep_report, named_runs_and_thinned_exports)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/sw/results.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    const char *row = "{\"run_id\":\"%012d\",\"status\":\"ok\",\"name\":\"%s\","
+                      "\"prune.criterion\":\"%s\",\"seed\":%d,\"swept\":[\"name\","
+                      "\"prune.criterion\",\"seed\"],\"prune_method\":\"gmp\","
+                      "\"prune_target\":0.9,\"test_accuracy\":%.2f,\"sparsity\":0.9,"
+                      "\"params_nonzero\":100,\"params_prunable\":1000,\"model_bytes\":9000,"
+                      "\"infer_samples_per_second\":5000,\"infer_latency_ms\":0.5,"
+                      "\"export\":\"thin,csr\",\"export_file_bytes\":%d}\n";
+    fprintf(f, row, 1, "gmp90", "magnitude", 1, 0.80, 2000);
+    fprintf(f, row, 2, "gmp90", "magnitude", 2, 0.82, 4000);
+    fprintf(f, row, 3, "taylor90", "taylor", 1, 0.70, 3000);
+    fclose(f);
+    cr_assert_eq(report("--no-plots"), 0);
+    char *md = slurp("sw/report/summary.md");
+    EXPECT_IN(md, "| export file | checkpoint |");
+    EXPECT_IN(md, "| run |");
+    EXPECT_IN(md, "| gmp | 0.90 | 0.900 | 2 | 0.8100 ± 0.0141 | 100 / 1,000 | 3.0 kB | 9.0 kB |");
+    EXPECT_IN(md, "| gmp90 |\n");
+    EXPECT_IN(md, "| taylor90 |\n");
+    EXPECT_IN(md, "(`thin,csr`)");
+    cr_assert_null(strstr(md, "prune.criterion="), "named groups list only the name");
+    free(md);
+}
+
 /* Writes an executable shell script dir/name with `body` after the #! line; returns its
  * path (static). */
 static const char *put_script(const char *name, const char *body)

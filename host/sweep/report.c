@@ -44,7 +44,9 @@ typedef struct report_ctx {
     char **layers;  /* layer names, first appearance */
     int n_layers;
     int have_infer;
-    int have_csr; /* some row has csr_file_bytes */
+    int have_csr; /* some row has export_file_bytes or csr_file_bytes */
+    char export_how[48]; /* the first export other than plain csr ("thin,dense"), or "" */
+    int named;    /* groups are labelled by the swept `name` */
 } report_ctx;
 
 static double num(const cJSON *row, const char *key, double dflt)
@@ -100,6 +102,14 @@ static double model_bytes(const report_ctx *c, const cJSON *row)
     return stat(path, &sb) == 0 ? (double)sb.st_size : NAN;
 }
 
+/* The size of the run's export (export_file_bytes; ledgers written before the sweep file's
+ * export: had csr_file_bytes only), or -1. */
+static double export_bytes(const cJSON *row)
+{
+    double b = num(row, "export_file_bytes", -1);
+    return b >= 0 ? b : num(row, "csr_file_bytes", -1);
+}
+
 static elag_status add_row(report_ctx *c, const cJSON *row)
 {
     const char *method = str(row, "prune_method", str(row, "prune.method", "?"));
@@ -107,16 +117,22 @@ static elag_status add_row(report_ctx *c, const cJSON *row)
     char settings[512] = "";
     size_t n = 0;
     const cJSON *k;
+    /* A sweep that names its runs (`name` on an axis) is labelled by those names alone. */
+    int named = 0;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(row, "swept"))
+        named |= cJSON_IsString(k) && !strcmp(k->valuestring, "name");
+    if (named) c->named = 1;
     cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(row, "swept"))
     {
         if (!cJSON_IsString(k) || !strcmp(k->valuestring, "seed") ||
+            (named && strcmp(k->valuestring, "name")) ||
             !strcmp(k->valuestring, "prune.method") || !strcmp(k->valuestring, "prune.target"))
             continue;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, k->valuestring);
         char *text = v && !cJSON_IsString(v) ? cJSON_PrintUnformatted(v) : NULL;
         if (n + 1 < sizeof settings)
-            n += (size_t)snprintf(settings + n, sizeof settings - n, "%s%s=%s", n ? ", " : "",
-                                  k->valuestring, text ? text : v ? v->valuestring : "");
+            n += (size_t)snprintf(settings + n, sizeof settings - n, "%s%s%s%s", n ? ", " : "",
+                                  named ? "" : k->valuestring, named ? "" : "=", text ? text : v ? v->valuestring : "");
         free(text);
     }
     int rank = name_index(&c->methods, &c->n_methods, method);
@@ -127,7 +143,10 @@ static elag_status add_row(report_ctx *c, const cJSON *row)
             return elag_fail(ELAG_ERR_NOMEM, "report: out of memory");
     if (num(row, "infer_samples_per_second", -1) >= 0 || num(row, "infer_latency_ms", -1) >= 0)
         c->have_infer = 1;
-    if (num(row, "csr_file_bytes", -1) >= 0) c->have_csr = 1;
+    if (export_bytes(row) >= 0) c->have_csr = 1;
+    const char *how = str(row, "export", "csr");
+    if (strcmp(how, "csr") && !c->export_how[0])
+        snprintf(c->export_how, sizeof c->export_how, "%s", how);
 
     report_group *g = NULL;
     for (int i = 0; i < c->n_groups && !g; i++)
@@ -199,9 +218,10 @@ static void write_md_tables(const report_ctx *c, FILE *f, int any_settings)
     const char *thr = c->have_infer ? "inference samples/s" : "train samples/s";
     fprintf(f, "| method | target sparsity | sparsity | seeds | test accuracy | nonzero weights "
                "|%s%s %s |%s\n",
-            c->have_csr ? " CSR file | checkpoint |" : " model file |",
+            c->have_csr ? (c->export_how[0] ? " export file | checkpoint |" : " CSR file | checkpoint |")
+                        : " model file |",
             c->have_infer ? " latency ms (median, p99) |" : "", thr,
-            any_settings ? " settings |" : "");
+            any_settings ? (c->named ? " run |" : " settings |") : "");
     fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s%s%s\n",
             c->have_csr ? " ---: |" : "", c->have_infer ? " ---: |" : "",
             any_settings ? " --- |" : "");
@@ -230,10 +250,15 @@ static void write_md_tables(const report_ctx *c, FILE *f, int any_settings)
         fprintf(f, "| %s | %.2f | %.3f | %d | %s | %s / %s |", g->method, g->target, sp, g->n, a,
                 nzs, tot);
         if (c->have_csr) {
-            double csr, csr_sd;
+            double csr = 0;
+            int ncsr = 0;
             char cs[32];
-            stats(g, "csr_file_bytes", &csr, &csr_sd);
-            human_bytes(csr, cs, sizeof cs);
+            for (int r = 0; r < g->n; r++)
+                if (export_bytes(g->rows[r]) >= 0) {
+                    csr += export_bytes(g->rows[r]);
+                    ncsr++;
+                }
+            human_bytes(ncsr ? csr / ncsr : NAN, cs, sizeof cs);
             fprintf(f, " %s |", cs);
         }
         fprintf(f, " %s |", fs);
@@ -253,7 +278,7 @@ static void write_md_tables(const report_ctx *c, FILE *f, int any_settings)
     fprintf(f, "\n## Per-layer sparsity\n\nMeasured fraction of zero weights in each prunable "
                "layer, mean over seeds.\n\n| method | target sparsity |");
     for (int l = 0; l < c->n_layers; l++) fprintf(f, " %s |", c->layers[l]);
-    fprintf(f, "%s\n| --- | ---: |", any_settings ? " settings |" : "");
+    fprintf(f, "%s\n| --- | ---: |", any_settings ? (c->named ? " run |" : " settings |") : "");
     for (int l = 0; l < c->n_layers; l++) fprintf(f, " ---: |");
     fprintf(f, "%s\n", any_settings ? " --- |" : "");
     for (int i = 0; i < c->n_groups; i++) {
@@ -299,18 +324,26 @@ static elag_status write_csvs(const report_ctx *c, const char *rdir)
     fprintf(af.fp, "method,target_sparsity,settings,seeds,sparsity_mean,test_accuracy_mean,"
                    "test_accuracy_std,test_loss_mean,params_nonzero_mean,params_prunable,"
                    "model_bytes_mean,samples_per_second_mean,infer_samples_per_second_mean,"
-                   "infer_latency_ms_mean,infer_latency_ms_p99_mean,csr_file_bytes_mean\n");
+                   "infer_latency_ms_mean,infer_latency_ms_p99_mean,export_file_bytes_mean\n");
     for (int i = 0; i < c->n_groups; i++) {
         const report_group *g = &c->groups[i];
         double m[9], sd;
         const char *keys[] = {"sparsity", "test_accuracy", "test_loss", "params_nonzero",
                               "samples_per_second", "infer_samples_per_second",
-                              "infer_latency_ms", "infer_latency_ms_p99", "csr_file_bytes"};
+                              "infer_latency_ms", "infer_latency_ms_p99", NULL};
         double acc_sd = -1;
-        for (int k = 0; k < 9; k++) {
+        for (int k = 0; k < 8; k++) {
             stats(g, keys[k], &m[k], &sd);
             if (k == 1) acc_sd = sd;
         }
+        int ne = 0;
+        m[8] = 0;
+        for (int r = 0; r < g->n; r++)
+            if (export_bytes(g->rows[r]) >= 0) {
+                m[8] += export_bytes(g->rows[r]);
+                ne++;
+            }
+        m[8] = ne ? m[8] / ne : NAN;
         double bytes = 0;
         int nb = 0;
         for (int r = 0; r < g->n; r++) {
@@ -401,20 +434,30 @@ elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_p
         fprintf(f, "# Sweep report: %s\n\n", dir);
         char div[48] = "";
         if (diverged) snprintf(div, sizeof div, " (%d of them diverged)", diverged);
+        char files[320];
+        if (!c.have_csr)
+            snprintf(files, sizeof files, "Model file is the size of `model.safetensors` (a "
+                     "dense checkpoint with masks and optimizer state).");
+        else if (c.export_how[0])
+            snprintf(files, sizeof files, "Export file is the size of the run's export, made "
+                     "as the sweep file's export: says (`%s`); checkpoint is `model.safetensors` "
+                     "(dense, with masks and optimizer state).", c.export_how);
+        else
+            snprintf(files, sizeof files, "CSR file is the size of `model.csr.safetensors` "
+                     "(`elag export --format csr`); checkpoint is `model.safetensors` (dense, "
+                     "with masks and optimizer state).");
         fprintf(f, "%d runs in `results.jsonl`: %d ok, %d failed%s. One row per method and target "
                    "sparsity%s; test accuracy is the mean ± sample standard deviation over the "
                    "seeds (a single seed shows no deviation). %s %s\n\n",
-                l.n, ok, failed, div, any_settings ? " (and settings of the other swept keys)" : "",
-                c.have_infer ? "Latency (per batch, median and p99) and throughput are sparse "
-                               "inference of the CSR export (`elag infer`), mean over the runs "
-                               "that have them."
+                l.n, ok, failed, div,
+                !any_settings ? "" : c.named ? " (and run name)"
+                                             : " (and settings of the other swept keys)",
+                c.have_infer ? "Latency (per batch, median and p99) and throughput are "
+                               "inference of the run's export (`elag infer`), mean over the "
+                               "runs that have them."
                              : "Throughput is training samples/s (the ledger has no inference "
                                "figures).",
-                c.have_csr ? "CSR file is the size of `model.csr.safetensors` (`elag export "
-                             "--format csr`); checkpoint is `model.safetensors` (dense, with "
-                             "masks and optimizer state)."
-                           : "Model file is the size of `model.safetensors` (a dense checkpoint "
-                             "with masks and optimizer state).");
+                files);
         write_md_tables(&c, f, any_settings);
         if (failed) {
             /* a diverged run's error says so ("train: diverged at step ...") */

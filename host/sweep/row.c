@@ -133,7 +133,8 @@ cJSON *elag_sweep_row_make(const elag_sweep_run *run, const char *dir, int ok, c
     return row;
 }
 
-void elag_sweep_row_add_infer(cJSON *row, const char *dir, const char *error, double seconds)
+void elag_sweep_row_add_infer(cJSON *row, const elag_sweep *sw, const char *dir,
+                              const char *error, double seconds)
 {
     cJSON *j = NULL;
     if (!error || !error[0]) {
@@ -160,6 +161,10 @@ void elag_sweep_row_add_infer(cJSON *row, const char *dir, const char *error, do
     const cJSON *dev = cJSON_GetObjectItemCaseSensitive(j, "device");
     if (cJSON_IsString(dev)) cJSON_AddStringToObject(row, "infer_device", dev->valuestring);
     cJSON_Delete(j);
-    add_file_bytes(row, "csr_file_bytes", dir, "model.csr.safetensors");
+    char how[48];
+    snprintf(how, sizeof how, "%s%s", sw->export_thin ? "thin," : "", sw->export_format);
+    cJSON_AddStringToObject(row, "export", how);
+    add_file_bytes(row, "export_file_bytes", dir, sw->export_file);
+    if (!strcmp(how, "csr")) add_file_bytes(row, "csr_file_bytes", dir, sw->export_file);
     cJSON_AddNumberToObject(row, "infer_seconds", seconds);
 }

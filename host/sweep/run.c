@@ -10,11 +10,13 @@
  *         [--device D]
  * and, unless no_infer, once training exited 0 and wrote summary.json, two more, their
  * output appended to log.txt:
- *   export <dir>/model.safetensors --format csr -o <dir>/model.csr.safetensors --force
- *   infer <dir>/model.csr.safetensors --batch 256 --threads T --json [--device D]
- * (infer's stdout, one JSON object, goes to <dir>/infer.json). The row then carries
- * infer_samples_per_second, infer_latency_ms (median per batch), infer_latency_ms_p99,
- * infer_test_accuracy and csr_file_bytes, or infer_error when export or infer failed (the
+ *   export <dir>/model.safetensors --format F -o <dir>/<file> --force [--thin]
+ *   infer <dir>/<file> --batch 256 --threads T --json [--device D]
+ * (F and --thin from the sweep file's export:, csr and no thinning by default; <file> is
+ * model[.thin].<F>.safetensors, model.csr.safetensors by default; infer's stdout, one JSON
+ * object, goes to <dir>/infer.json). The row then carries infer_samples_per_second,
+ * infer_latency_ms (median per batch), infer_latency_ms_p99, infer_test_accuracy,
+ * export_file_bytes (and csr_file_bytes for the default export), or infer_error when export or infer failed (the
  * run is still ok: training succeeded). While a run goes, its folder's .lock is flock'ed,
  * so two sweep processes pointed at one folder never run the same id at once; a run is
  * claimed only after the lock is taken and the ledger, re-read, shows no ok row for it.
@@ -130,9 +132,9 @@ static elag_status make_cmd(elag_sweep_job *job, elag_sweep_step step)
     const elag_sweep_queue_options *o = &job->q->o;
     const elag_sweep_run *run = &sw->runs[job->run];
     elag_sweep_cmd *c = &job->cmd;
-    char model[ELAG_PATH_LEN + 96], csr[ELAG_PATH_LEN + 96], threads[48], device[64];
+    char model[ELAG_PATH_LEN + 96], csr[ELAG_PATH_LEN + 160], threads[48], device[64];
     snprintf(model, sizeof model, "%s/model.safetensors", job->dir);
-    snprintf(csr, sizeof csr, "%s/model.csr.safetensors", job->dir);
+    snprintf(csr, sizeof csr, "%s/%s", job->dir, sw->export_file);
     snprintf(device, sizeof device, "%s", job->device);
     char **argv = NULL;
     if (step == ELAG_SWEEP_STEP_TRAIN) {
@@ -155,7 +157,8 @@ static elag_status make_cmd(elag_sweep_job *job, elag_sweep_step step)
             free(src);
         }
     } else if (step == ELAG_SWEEP_STEP_EXPORT) {
-        const char *src[] = {"export", model, "--format", "csr", "-o", csr, "--force"};
+        const char *src[] = {"export", model, "--format", sw->export_format, "-o", csr, "--force",
+                             sw->export_thin ? "--thin" : NULL};
         argv = copy_argv(src, (int)(sizeof src / sizeof src[0]));
     } else {
         snprintf(threads, sizeof threads, "%d", o->threads);
@@ -259,7 +262,7 @@ static elag_status record(elag_sweep_job *job, int ok, const char *infer_error, 
         cJSON *row = elag_sweep_row_make(&q->sw->runs[job->run], job->dir, ok, job->error,
                                          exit_code, term_signal, train_seconds);
         if (row && ok && !q->o.no_infer)
-            elag_sweep_row_add_infer(row, job->dir, infer_error, infer_seconds);
+            elag_sweep_row_add_infer(row, q->sw, job->dir, infer_error, infer_seconds);
         st = row ? elag_ledger_append(q->o.out_dir, row)
                  : elag_fail(ELAG_ERR_NOMEM, "sweep: out of memory");
         cJSON_Delete(row);

@@ -250,13 +250,52 @@ static elag_status parse_base(spec_ctx *c, const elag_ynode *v)
     return ELAG_OK;
 }
 
+/* export: {format: dense|csr|bell|bell:B|auto, thin: BOOL}: how each run is exported for
+ * its inference figures (`elag export` takes the same words). */
+static elag_status parse_export(spec_ctx *c, const elag_ynode *v)
+{
+    static const char *const keys[] = {"format", "thin"};
+    if (v->kind != ELAG_YNODE_MAPPING)
+        return elag_cfg_fail(&c->yc, v, ELAG_ERR_INPUT, "export: expects a mapping "
+                             "{format: dense|csr|bell[:B]|auto, thin: true|false}");
+    for (size_t i = 0; i < v->n; i++) {
+        const char *k = v->keys[i]->text;
+        const elag_ynode *x = v->vals[i];
+        if (strcmp(k, "format") && strcmp(k, "thin")) {
+            const char *near = elag_cfg_suggest(k, keys, ELAG_ARRAY_LEN(keys));
+            char hint[64] = "";
+            if (near) snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
+            return elag_cfg_fail(&c->yc, v->keys[i], ELAG_ERR_INPUT, "unknown export key "
+                                 "'%s'%s; export has format, thin", k, hint);
+        }
+        const char *t = x->kind == ELAG_YNODE_SCALAR ? x->text : "";
+        if (!strcmp(k, "thin")) {
+            if (!strcmp(t, "true")) c->sw->export_thin = 1;
+            else if (!strcmp(t, "false")) c->sw->export_thin = 0;
+            else
+                return elag_cfg_fail(&c->yc, x, ELAG_ERR_INPUT, "export: thin expects true or "
+                                     "false, got '%s'", t);
+            continue;
+        }
+        char *end = NULL;
+        long b = !strncmp(t, "bell:", 5) ? strtol(t + 5, &end, 10) : 0;
+        int ok = !strcmp(t, "dense") || !strcmp(t, "csr") || !strcmp(t, "bell") ||
+                 !strcmp(t, "auto") || (end && end != t + 5 && !*end && b >= 1 && b <= 256);
+        if (!ok)
+            return elag_cfg_fail(&c->yc, x, ELAG_ERR_INPUT, "export: format expects dense, "
+                                 "csr, bell, bell:B (1..256) or auto, got '%s'", t);
+        snprintf(c->sw->export_format, sizeof c->sw->export_format, "%s", t);
+    }
+    return ELAG_OK;
+}
+
 static elag_status parse_root(spec_ctx *c, const elag_ynode *root)
 {
     if (elag_ynode_is_null(root) || root->kind != ELAG_YNODE_MAPPING)
         return elag_cfg_fail(&c->yc, root->line ? root : NULL, ELAG_ERR_INPUT,
                              "a sweep file is a mapping with base: and axes (grid:, zip:, "
                              "runs:)");
-    static const char *const known[] = {"base", "name", "set", "grid", "zip", "runs"};
+    static const char *const known[] = {"base", "name", "set", "grid", "zip", "runs", "export"};
     const elag_ynode *base = NULL;
     for (size_t i = 0; i < root->n; i++) {
         const char *k = root->keys[i]->text;
@@ -267,7 +306,8 @@ static elag_status parse_root(spec_ctx *c, const elag_ynode *root)
             char hint[64] = "";
             if (near) snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
             return elag_cfg_fail(&c->yc, root->keys[i], ELAG_ERR_INPUT, "unknown sweep key "
-                                 "'%s'%s; a sweep has base, name, set, grid, zip, runs", k, hint);
+                                 "'%s'%s; a sweep has base, name, set, grid, zip, runs, export", k,
+                                 hint);
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(root->keys[j]->text, k) == 0)
@@ -286,6 +326,7 @@ static elag_status parse_root(spec_ctx *c, const elag_ynode *root)
                                  "without '/'");
         snprintf(c->sw->name, sizeof c->sw->name, "%s", v->text);
     }
+    if ((v = elag_ynode_get(root, "export")) != NULL) ELAG_TRY(parse_export(c, v));
     /* "set:" with every line commented out means no overrides; an axis written with
      * nothing in it ("grid:", "grid: {}", "runs: []") is an empty axis: an error. */
     if ((v = elag_ynode_get(root, "set")) != NULL && !elag_ynode_is_null(v)) ELAG_TRY(parse_set(c, v));
@@ -466,6 +507,7 @@ elag_status elag_sweep_load(const char *path, elag_sweep **out)
     int len = dot && dot != stem ? (int)(dot - stem) : (int)strlen(stem);
     snprintf(sw->name, sizeof sw->name, "%.*s", len < ELAG_NAME_LEN ? len : ELAG_NAME_LEN - 1,
              stem);
+    snprintf(sw->export_format, sizeof sw->export_format, "csr");
 
     spec_ctx c = {.yc = {sw->path, NULL, 0}, .sw = sw};
     char *text = NULL;
@@ -475,6 +517,15 @@ elag_status elag_sweep_load(const char *path, elag_sweep **out)
     if (st == ELAG_OK) st = elag_ynode_parse(&c.yc, text, n, -1, &root);
     if (st == ELAG_OK) st = parse_root(&c, root);
     if (st == ELAG_OK) st = expand(&c);
+    if (st == ELAG_OK) { /* model[.thin].<format without ':'>.safetensors */
+        char fmt[sizeof sw->export_format];
+        size_t o = 0;
+        for (const char *p = sw->export_format; *p; p++)
+            if (*p != ':') fmt[o++] = *p;
+        fmt[o] = '\0';
+        snprintf(sw->export_file, sizeof sw->export_file, "model%s.%s.safetensors",
+                 sw->export_thin ? ".thin" : "", fmt);
+    }
 
     list_free(&c.set);
     for (int i = 0; i < c.n_grid; i++) list_free(&c.grid[i]);

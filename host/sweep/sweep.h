@@ -46,6 +46,9 @@ typedef struct elag_sweep {
     char name[ELAG_NAME_LEN];     /* `name:` or the file's stem; default out runs/sweep-<name> */
     int sets_threads;             /* train.threads is named in set: or on an axis */
     int sets_device;              /* device is named in set: or on an axis */
+    char export_format[16];       /* export: format: for the inference figures (csr default) */
+    int export_thin;              /* export: thin: true: `elag export --thin` first */
+    char export_file[64];         /* the export's file name in a run folder, from the two */
     int n_keys;                   /* swept keys (on an axis), in file order */
     char **keys;
     int n_dropped;                /* expansion entries dropped as duplicates of earlier ones */

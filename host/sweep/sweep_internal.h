@@ -43,9 +43,12 @@ const elag_ynode *elag_sweep_resolved_get(const elag_ynode *root, const char *ke
 cJSON *elag_sweep_row_make(const elag_sweep_run *run, const char *dir, int ok, const char *error,
                            int exit_code, int term_signal, double seconds);
 
-/* Adds the figures of <dir>/infer.json, csr_file_bytes and infer_seconds to an ok row, or
- * infer_error when `error` is not empty or infer.json has no figures. */
-void elag_sweep_row_add_infer(cJSON *row, const char *dir, const char *error, double seconds);
+/* Adds the figures of <dir>/infer.json, export (the sweep's export: "csr", "thin,dense",
+ * ...), export_file_bytes (csr_file_bytes too for the default, unthinned CSR export) and
+ * infer_seconds to an ok row, or infer_error when `error` is not empty or infer.json has
+ * no figures. */
+void elag_sweep_row_add_infer(cJSON *row, const elag_sweep *sw, const char *dir,
+                              const char *error, double seconds);
 
 /* "<what><last log line> (exit N)" or "<what>killed by signal N[; log: <line>]" for a
  * step that failed, from the last line of <dir>/log.txt. */
