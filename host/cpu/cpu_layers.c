@@ -13,6 +13,7 @@
  * batch norm differs from it by rounding only.
  */
 #include "cpu/cpu_internal.h"
+#include "cpu/cpu_sparse.h" /* ELAG_CPU_X86, elag_cpu_best_isa */
 
 #include "backend/philox.h"
 #include "core/check.h"
@@ -280,10 +281,45 @@ static void edge_share(float *d, const float *dy, float area, int lo, int hi, in
 
 /* ---- transpose ---- */
 
+#if ELAG_CPU_X86
+void elag_cpu_transpose_tile16_avx512(const float *src, size_t lds, float *dst, size_t ldd);
+
+/* inner == 1 on AVX-512: unit (t, 16-row block), its full 16 x 16 tiles in registers
+ * (cpu_transpose_x86.c), the rest element by element. Units write disjoint rows [i0, i0+16)
+ * of every column of dst. */
+static void transpose_tiles_avx512(elag_backend *b, float *dst, const float *src, int batch,
+                                   int rows, int cols)
+{
+    const int blocks = (rows + 15) / 16, full = cols / 16 * 16;
+    const size_t total = (size_t)batch * rows * cols;
+#pragma omp parallel for collapse(2) num_threads(b->threads) if (total >= ELAG_CPU_PAR_MIN)        \
+    schedule(static)
+    for (int t = 0; t < batch; t++)
+        for (int k = 0; k < blocks; k++) {
+            const int i0 = 16 * k, h = rows - i0 < 16 ? rows - i0 : 16;
+            const float *s = src + ((size_t)t * rows + i0) * cols; /* (h, cols) */
+            float *d = dst + (size_t)t * cols * rows + i0;          /* (cols, rows) */
+            int j = 0;
+            if (h == 16)
+                for (; j < full; j += 16)
+                    elag_cpu_transpose_tile16_avx512(s + j, (size_t)cols, d + (size_t)j * rows,
+                                                     (size_t)rows);
+            for (; j < cols; j++)
+                for (int i = 0; i < h; i++) d[(size_t)j * rows + i] = s[(size_t)i * cols + j];
+        }
+}
+#endif
+
 elag_status elag_cpu_fast_transpose(elag_backend *b, float *dst, const float *src, int batch,
                                     int rows, int cols, int inner)
 {
     if (batch == 0 || rows == 0 || cols == 0 || inner == 0) return ELAG_OK;
+#if ELAG_CPU_X86
+    if (inner == 1 && rows >= 16 && cols >= 16 && elag_cpu_best_isa() == ELAG_CPU_ISA_AVX512) {
+        transpose_tiles_avx512(b, dst, src, batch, rows, cols);
+        return ELAG_OK;
+    }
+#endif
     /* unit (t, row run, j): rows [i0, i0 + run) of column j of block t, which land
      * contiguously in dst; consecutive units take consecutive j, so src lines fetched for
      * one column serve the next ones (inner 1: the flatten's (N, HW) -> (HW, N)) */
