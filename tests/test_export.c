@@ -244,6 +244,12 @@ Test(export, cli_export_infer_bench_model)
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(j, "verified")));
     cJSON_Delete(j);
     free(o);
+    /* batches that are a multiple of the backend's tile run tile-major (sparse_mm_tiled:
+     * 128 columns on cpu, 8 on cpu-ref): --verify holds the logits to the dense model's */
+    cr_assert_eq(elag("infer m.csr.st --device cpu --verify --batch 128"), 0);
+    expect_output("(tolerance 0.0001): ok");
+    cr_assert_eq(elag("infer m.csr.st --device cpu-ref --verify --batch 16"), 0);
+    expect_output("(tolerance 0.0001): ok");
     cr_assert_eq(elag("export model.safetensors --format bell:8"), 0);
     expect_output("model.bell8.safetensors");
     cr_assert_eq(elag("infer model.bell8.safetensors --device cpu"), 0);

@@ -181,6 +181,72 @@ OPS_CASE(sparse_mm)
     T.b->sparse_destroy(T.b, NULL);
 }
 
+/* The tiled product (a chain of sparse layers without repacking, host/sparse/infer.c):
+ * where the backend has it for a format, equal to sparse_mm on the same x laid out in
+ * tiles, over several L1 panels (wide x) and with empty rows; the wrapper refuses n off the
+ * tile or past max_n, and a call where the tile is 0. The fast CPU backend has it for CSR
+ * (the packed kernels) and not Blocked-ELL; cpu-ref for both; CUDA for none. */
+OPS_CASE(sparse_mm_tiled)
+{
+    enum { ROWS = 37, COLS = 600, MAX_N = 512 };
+    float *w = hrnd(ROWS * COLS, -1.0f, 1.0f, 1310), *u = hrnd(ROWS * COLS, 0, 1, 1311);
+    for (int i = 0; i < ROWS * COLS; i++)
+        if (u[i] < 0.9f || (i / COLS) % 7 == 3) w[i] = 0.0f;
+    float *bias = hrnd(ROWS, -0.5f, 0.5f, 1312);
+    elag_backend *be = T.b;
+    const elag_sparse_format formats[2] = {ELAG_SPARSE_FORMAT_CSR, ELAG_SPARSE_FORMAT_BELL};
+    for (int f = 0; f < 2; f++) {
+        elag_sparse_host h;
+        OK(elag_sparse_from_dense(w, ROWS, COLS, formats[f], 16, &h));
+        elag_sparse_opts opts = {.max_n = MAX_N, .alg = 0};
+        elag_sparse_dev *d = NULL;
+        OKB(be, be->sparse_create(be, &h, &opts, &d));
+        const int t = elag_be_sparse_tile(be, d), csr = f == 0;
+        if (be->kind == ELAG_DEVICE_CPU)
+            cr_expect(csr ? t > 0 : t == 0, "%s: %s tile %d", be->name,
+                      elag_sparse_format_name(formats[f]), t);
+        if (be->kind == ELAG_DEVICE_CUDA) cr_expect_eq(t, 0, "%s: tile %d", be->name, t);
+        float *dx = fout(be, (size_t)COLS * MAX_N, "x"), *dy = fout(be, (size_t)ROWS * MAX_N, "y");
+        if (t <= 0) {
+            cr_expect_eq(elag_be_sparse_mm_tiled(be, d, dx, 0, NULL, 0, dy), ELAG_ERR_INTERNAL,
+                         "%s: a tiled product without tiles", be->name);
+            cr_log_info("%s: no tiled %s product", be->name, elag_sparse_format_name(formats[f]));
+        } else {
+            cr_expect(MAX_N % t == 0, "%s: tile %d", be->name, t);
+            const int ns[] = {t, MAX_N};
+            for (int k = 0; k < 2; k++)
+                for (int variant = 0; variant < 2; variant++) {
+                    const int n = ns[k], relu = variant;
+                    const float *bs = variant ? bias : NULL;
+                    float *x = hrnd((size_t)COLS * n, -1.0f, 1.0f, 1320 + k);
+                    float *xt = hbuf((size_t)COLS * n), *yt = hbuf((size_t)ROWS * n);
+                    float *want = hbuf((size_t)ROWS * n), *got = hbuf((size_t)ROWS * n);
+                    for (int j = 0; j < COLS; j++) /* x (COLS, n) -> (n/t, COLS, t) */
+                        for (int c = 0; c < n; c++)
+                            xt[((size_t)(c / t) * COLS + j) * t + c % t] = x[(size_t)j * n + c];
+                    sparse_on(T.ref, &h, MAX_N, x, n, bs, relu, want);
+                    float *dbias = bs ? fin(be, bs, ROWS, "bias") : NULL;
+                    float *dxt = fin(be, xt, (size_t)COLS * n, "x tiles");
+                    OKB(be, elag_be_sparse_mm_tiled(be, d, dxt, n, dbias, relu, dy));
+                    fget(yt, dy, (size_t)ROWS * n);
+                    for (int r = 0; r < ROWS; r++) /* y (n/t, ROWS, t) -> (ROWS, n) */
+                        for (int c = 0; c < n; c++)
+                            got[(size_t)r * n + c] = yt[((size_t)(c / t) * ROWS + r) * t + c % t];
+                    char what[96];
+                    snprintf(what, sizeof what, "sparse_mm_tiled %s n=%d tile %d relu=%d bias=%d",
+                             elag_sparse_format_name(formats[f]), n, t, relu, bs != NULL);
+                    expect_close(what, got, want, (size_t)ROWS * n, sqrt((double)COLS));
+                }
+            cr_expect_eq(elag_be_sparse_mm_tiled(be, d, dx, t + 1, NULL, 0, dy),
+                         ELAG_ERR_INTERNAL, "n off the tile");
+            cr_expect_eq(elag_be_sparse_mm_tiled(be, d, dx, MAX_N + t, NULL, 0, dy),
+                         ELAG_ERR_INTERNAL, "n past max_n");
+        }
+        be->sparse_destroy(be, d);
+        elag_sparse_host_free(&h);
+    }
+}
+
 static void bias_relu_on(elag_backend *be, const float *y0, const float *bias, int rows, int n,
                          int relu, float *out)
 {

@@ -304,6 +304,15 @@ struct elag_backend {
      * then y = max(y, 0) when relu. n <= max_n. */
     elag_status (*sparse_mm)(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                              const float *bias, int relu, float *y);
+    /* The tile width T > 0 with which sparse_mm_tiled runs a, or 0 when this backend
+     * cannot for a (its format; CUDA never). */
+    int (*sparse_tile)(elag_backend *b, const elag_sparse_dev *a);
+    /* sparse_mm with the batch cut into tiles of T = sparse_tile(a) columns stored one
+     * after the other: x (n/T, cols, T) and y (n/T, rows, T) row-major, n a multiple of T.
+     * A chain of such products needs no repacking between layers (sparse inference of an
+     * MLP, host/sparse/infer.c). */
+    elag_status (*sparse_mm_tiled)(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
+                                   const float *bias, int relu, float *y);
     /* Dense epilogue in the same layout: y(rows, n)[r][:] += bias[r] (bias may be NULL),
      * then ReLU when relu. */
     elag_status (*bias_relu_rows)(elag_backend *b, float *y, const float *bias, int rows, int n,
@@ -422,6 +431,10 @@ elag_status elag_be_sparse_create(elag_backend *b, const elag_sparse_host *a,
 void elag_be_sparse_destroy(elag_backend *b, elag_sparse_dev *a);
 elag_status elag_be_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                               const float *bias, int relu, float *y);
+/* The tile of sparse_mm_tiled for a (0: the backend or the matrix has none). */
+int elag_be_sparse_tile(elag_backend *b, const elag_sparse_dev *a);
+elag_status elag_be_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
+                                    const float *bias, int relu, float *y);
 elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows, int n,
                                    int relu);
 /* Sparse training: a NULL mask with rows * cols > 0, a negative size, max_n < 1 or a NULL

@@ -497,6 +497,25 @@ elag_status elag_be_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *
     return b->sparse_mm(b, a, x, n, bias, relu, y);
 }
 
+int elag_be_sparse_tile(elag_backend *b, const elag_sparse_dev *a)
+{
+    return a ? b->sparse_tile(b, a) : 0;
+}
+
+elag_status elag_be_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
+                                    const float *bias, int relu, float *y)
+{
+    const int t = elag_be_sparse_tile(b, a);
+    if (t <= 0) return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm_tiled: no tiled product here");
+    const elag_sparse_head *h = (const elag_sparse_head *)a;
+    if (n < 0 || n > h->max_n || n % t != 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm_tiled: n = %d not a multiple of %d in "
+                         "[0, max_n = %d]", n, t, h->max_n);
+    if (n > 0 && ((h->rows > 0 && y == NULL) || (h->cols > 0 && x == NULL)))
+        return null_operand("sparse_mm_tiled", "x or y");
+    return b->sparse_mm_tiled(b, a, x, n, bias, relu, y);
+}
+
 elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows, int n,
                                    int relu)
 {

@@ -388,6 +388,8 @@ elag_status elag_cpu_ref_backend_init(elag_backend **out)
     b->sparse_create = elag_cpu_sparse_create;
     b->sparse_destroy = elag_cpu_sparse_destroy;
     b->sparse_mm = elag_cpu_ref_sparse_mm;
+    b->sparse_tile = elag_cpu_ref_sparse_tile;
+    b->sparse_mm_tiled = elag_cpu_ref_sparse_mm_tiled;
     b->bias_relu_rows = elag_cpu_ref_bias_relu_rows;
     b->sparse_pattern_create = elag_cpu_sparse_pattern_create;
     b->sparse_pattern_destroy = elag_cpu_sparse_pattern_destroy;

@@ -289,6 +289,35 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
     return ELAG_OK;
 }
 
+int elag_cpu_fast_sparse_tile(elag_backend *b, const elag_sparse_dev *a)
+{
+    (void)b;
+    return a->format == ELAG_SPARSE_FORMAT_CSR ? TILE : 0;
+}
+
+/* The packed kernels straight on x's tiles, which are laid out as the pack would make them,
+ * each writing its tile of y (rows, TILE); threads split the rows as in sparse_mm. */
+elag_status elag_cpu_fast_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x,
+                                          int n, const float *bias, int relu, float *y)
+{
+    (void)b;
+    if (n == 0 || a->head.rows == 0) return ELAG_OK;
+    const int tiles = n / TILE, rows = a->head.rows, cols = a->head.cols, parts = a->parts;
+    const double macs = ((double)a->nnz + rows) * n;
+    if (parts == 1 || macs < ELAG_SPARSE_PAR_MIN) {
+        for (int t = 0; t < tiles; t++)
+            packed_product(a, x + (size_t)t * cols * TILE, 0, rows, TILE, 0, bias, relu,
+                           y + (size_t)t * rows * TILE);
+        return ELAG_OK;
+    }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int p = 0; p < parts; p++)
+        for (int t = 0; t < tiles; t++)
+            packed_product(a, x + (size_t)t * cols * TILE, a->part_start[p], a->part_start[p + 1],
+                           TILE, 0, bias, relu, y + (size_t)t * rows * TILE);
+    return ELAG_OK;
+}
+
 elag_status elag_cpu_fast_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                          int n, int relu)
 {

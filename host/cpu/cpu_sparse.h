@@ -72,12 +72,19 @@ void elag_cpu_sparse_destroy(elag_backend *b, elag_sparse_dev *a);
 /* Naive reference (cpu_sparse_ref.c): one output at a time, sums in double. */
 elag_status elag_cpu_ref_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                                    const float *bias, int relu, float *y);
+int elag_cpu_ref_sparse_tile(elag_backend *b, const elag_sparse_dev *a);
+elag_status elag_cpu_ref_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x,
+                                         int n, const float *bias, int relu, float *y);
 elag_status elag_cpu_ref_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                         int n, int relu);
 
 /* Fast path (cpu_sparse.c). */
 elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                                     const float *bias, int relu, float *y);
+/* sparse_tile / sparse_mm_tiled (backend.h): CSR in tiles of ELAG_SPMM_TILE columns. */
+int elag_cpu_fast_sparse_tile(elag_backend *b, const elag_sparse_dev *a);
+elag_status elag_cpu_fast_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x,
+                                          int n, const float *bias, int relu, float *y);
 elag_status elag_cpu_fast_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                          int n, int relu);
 

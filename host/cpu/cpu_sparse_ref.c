@@ -150,6 +150,26 @@ elag_status elag_cpu_ref_sparse_mm(elag_backend *b, elag_sparse_dev *a, const fl
     return ELAG_OK;
 }
 
+/* The reference's tiles are narrow, so tests see a tile width other than the fast one. */
+#define ELAG_REF_TILE 8
+
+int elag_cpu_ref_sparse_tile(elag_backend *b, const elag_sparse_dev *a)
+{
+    (void)b;
+    (void)a;
+    return ELAG_REF_TILE;
+}
+
+/* Each tile is a (cols, T) x and a (rows, T) y: sparse_mm's layout at n = T. */
+elag_status elag_cpu_ref_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x,
+                                         int n, const float *bias, int relu, float *y)
+{
+    const size_t xs = (size_t)a->head.cols * ELAG_REF_TILE, ys = (size_t)a->head.rows * ELAG_REF_TILE;
+    for (int t = 0; t < n / ELAG_REF_TILE; t++)
+        ELAG_TRY(elag_cpu_ref_sparse_mm(b, a, x + t * xs, ELAG_REF_TILE, bias, relu, y + t * ys));
+    return ELAG_OK;
+}
+
 elag_status elag_cpu_ref_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                         int n, int relu)
 {

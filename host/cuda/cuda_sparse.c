@@ -545,10 +545,28 @@ elag_support elag_cuda_sparse_supports(int cc_major, int cc_minor, const char *d
     return ELAG_SUPPORT_TF32;
 }
 
+/* No tiled product on the GPU (cuSPARSE takes x feature-major; the host transposes are
+ * not where its time goes): sparse inference keeps sparse_mm here. */
+static int cuda_sparse_tile(elag_backend *b, const elag_sparse_dev *a)
+{
+    (void)b;
+    (void)a;
+    return 0;
+}
+
+static elag_status cuda_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *d, const float *x, int n,
+                                        const float *bias, int relu, float *y)
+{
+    (void)b, (void)d, (void)x, (void)n, (void)bias, (void)relu, (void)y;
+    return elag_fail(ELAG_ERR_UNSUPPORTED, "sparse_mm_tiled: not on CUDA (sparse_tile is 0)");
+}
+
 void elag_cuda_install_sparse_ops(elag_backend *b)
 {
     b->sparse_create = cuda_sparse_create;
     b->sparse_destroy = cuda_sparse_destroy;
     b->sparse_mm = cuda_sparse_mm;
+    b->sparse_tile = cuda_sparse_tile;
+    b->sparse_mm_tiled = cuda_sparse_mm_tiled;
     b->bias_relu_rows = cuda_bias_relu_rows;
 }

@@ -18,6 +18,7 @@ typedef struct elag_sparse_net {
     elag_backend *be;          /* not owned */
     elag_model m;              /* evaluation-mode model, max_batch = max_n */
     int input_dim, classes, max_n;
+    int tile; /* > 0: batches that are a multiple of it run tile-major (infer.c), else 0 */
 } elag_sparse_net;
 
 /* Builds `e` on `be` for batches of up to max_n (force_dense: the dense masked model built

@@ -77,6 +77,7 @@
 #define OPS_CASES_SPARSE(X)                                                                        \
     X(sparse, supports)                                                                            \
     X(sparse, sparse_mm)                                                                           \
+    X(sparse, sparse_mm_tiled)                                                                     \
     X(sparse, bias_relu_rows)
 
 #define OPS_CASES_SPARSE_TRAIN(X)                                                                  \
@@ -148,6 +149,8 @@
     X(sparse_create, sparse_mm)                                                                    \
     X(sparse_destroy, sparse_mm)                                                                   \
     X(sparse_mm, sparse_mm)                                                                        \
+    X(sparse_tile, sparse_mm_tiled)                                                                \
+    X(sparse_mm_tiled, sparse_mm_tiled)                                                            \
     X(bias_relu_rows, bias_relu_rows)                                                              \
     X(sparse_pattern_create, sparse_pattern)                                                       \
     X(sparse_pattern_destroy, sparse_pattern)                                                      \
