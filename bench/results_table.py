@@ -9,15 +9,15 @@ while its other job slot trained.
 
 Per run name (a sweep that names its runs, `name` in each `runs:` entry): test accuracy
 mean ± sample std over its seeds, points below the sweep's dense run (the name ending in
-"dense"), nonzero prunable weights, the export's size (the sweep's `export:`, e.g. thinned
-and every layer in its fastest format), and, for the run of the lowest seed, `elag infer`
-of the run exported again here, thinned with every layer in its fastest format (`elag export
---thin --format auto`, timed now on the quiet machine rather than during the sweep), at batch
-256 (samples/s) and batch 1 (median latency) against the same model exported dense and
-unthinned (`elag export --format dense`): speedup = dense time /
-export time. Timings alternate over the runs for --rounds rounds and take the median, so
-drift in machine load hits all alike. Prints the markdown table on stdout and every
-timing as JSON on stderr. Needs only the Python standard library."""
+"dense"), nonzero prunable weights; then, for the run of the lowest seed, the model
+exported again here, thinned with every layer in its fastest format (`elag export --thin
+--format auto`, timed now rather than during the sweep, which ran next to other jobs): its
+formats, its size, and one forward pass timed by `elag bench model` (the file as it is, on
+random inputs, median of --repeat) at batch 256 (as samples/s) and batch 1 (latency), with
+the speedup over the same model exported dense and unthinned (`elag export --format
+dense`), timed alike. Timings alternate over the runs for --rounds rounds and take the
+median, so drift in machine load hits all alike. Prints the markdown table on stdout and
+every timing as JSON on stderr. Needs only the Python standard library."""
 import argparse
 import collections
 import json
@@ -44,12 +44,15 @@ def ledger(d):
     return [r for r in rows.values() if r.get("status") == "ok"]
 
 
-def infer(elag, path, batch, threads):
-    out = subprocess.run([elag, "infer", path, "--batch", str(batch), "--threads", str(threads),
-                          "--device", "cpu", "--json"], capture_output=True, text=True)
+def forward_ms(elag, path, batch, threads, repeat):
+    """Median ms of one forward pass of the file as it is (`elag bench model`'s sparse side:
+    the file's own formats; on random inputs, after warm-up)."""
+    out = subprocess.run([elag, "bench", "model", path, "--batch", str(batch), "--threads",
+                          str(threads), "--device", "cpu", "--repeat", str(repeat), "--json"],
+                         capture_output=True, text=True)
     if out.returncode != 0:
-        sys.exit(f"results_table.py: elag infer {path} failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
+        sys.exit(f"results_table.py: elag bench model {path} failed: {out.stderr.strip()}")
+    return json.loads(out.stdout.splitlines()[-1])["sparse_ms_median"]
 
 
 def formats(path):
@@ -69,6 +72,7 @@ def main():
                                                    "elag"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=50, help="forwards per timing")
     ap.add_argument("--export", default="thin,auto",
                     help="thin,auto (default) or an `elag export --format` word")
     a = ap.parse_args()
@@ -99,13 +103,10 @@ def main():
         for key, exp, dense in timed:
             for which, path in (("export", exp), ("dense", dense)):
                 for batch in (256, 1):
-                    j = infer(a.elag, path, batch, a.threads)
-                    times[(key, which, batch)].append((j["samples_per_second"],
-                                                       j["latency_ms_median"]))
+                    ms = forward_ms(a.elag, path, batch, a.threads, a.repeat)
+                    times[(key, which, batch)].append((batch / ms * 1e3, ms))
                     print(json.dumps({"sweep": key[0], "run": key[1], "file": which,
-                                      "batch": batch, "samples_per_second":
-                                      j["samples_per_second"], "latency_ms_median":
-                                      j["latency_ms_median"]}), file=sys.stderr)
+                                      "batch": batch, "ms_median": ms}), file=sys.stderr)
 
     def med(key, which, batch, k):
         return statistics.median(t[k] for t in times[(key, which, batch)])

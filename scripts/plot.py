@@ -13,7 +13,8 @@ into the report folder:
                              training samples/s (the title says which)
   pareto_accuracy_latency.png accuracy vs sparse inference latency (median per batch) per
                              group, with the Pareto front; training time per sample when
-                             no row has infer_latency_ms
+                             no row has infer_latency_ms_median (infer_latency_ms in ledgers
+                             from before issue 13)
   masks_<method>.png         mask density heatmaps of one run per method at its highest
                              sparsity, read straight from runs/<id>/model.safetensors
 
@@ -33,12 +34,35 @@ try:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 except ImportError as e:  # the caller turns 3 into "plots skipped"
     print(f"plot.py: {e} (Debian: apt-get install python3-matplotlib)", file=sys.stderr)
     sys.exit(3)
 
 DPI = 100  # small PNGs: 640x400 pixels
 FIGSIZE = (6.4, 4.0)
+# One look for every figure (scripts/plot_bench.py uses the same): titles of one size, a
+# legend that reads at 100 dpi, and plain tick labels: no "1e7" offset or scientific
+# notation that leaves the reader to multiply.
+TITLE_SIZE = 11
+LEGEND_SIZE = 9
+plt.rcParams.update({
+    "axes.titlesize": TITLE_SIZE,
+    "figure.titlesize": TITLE_SIZE,
+    "legend.fontsize": LEGEND_SIZE,
+    "axes.formatter.useoffset": False,
+    "axes.formatter.limits": (-6, 12),
+})
+
+
+def field(row, *names, default=None):
+    """The first of names the row has: current names first, then those of older files
+    (summary.json's prune_method before it said prune.method; the ledger's
+    infer_latency_ms before infer_latency_ms_median)."""
+    for n in names:
+        if n in row:
+            return row[n]
+    return default
 
 
 def read_ledger(path):
@@ -83,15 +107,21 @@ def group_rows(rows):
     for r in rows:
         if r.get("status") != "ok":
             continue
-        method = r.get("prune_method", r.get("prune.method", "?"))
-        target = r.get("prune_target", r.get("prune.target", r.get("sparsity", 0.0)))
+        method = field(r, "prune.method", "prune_method", default="?")
+        target = field(r, "prune.target", "prune_target", "sparsity", default=0.0)
+        if method == "none":  # the dense baseline, whatever prune.target a runs: entry left
+            target = 0.0
         key = (method, settings_of(r))
         groups.setdefault(key, {}).setdefault(float(target), []).append(r)
     return groups
 
 
+LATENCY = ("infer_latency_ms_median", "infer_latency_ms")  # the median per batch, new and old
+
+
 def mean_std(rows, key):
-    vals = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    keys = LATENCY if key in LATENCY else (key,)
+    vals = [float(field(r, *keys)) for r in rows if isinstance(field(r, *keys), (int, float))]
     if not vals:
         return math.nan, math.nan
     m = sum(vals) / len(vals)
@@ -115,8 +145,9 @@ def sparsity_axis(ax, xs):
     ax.set_xlabel("target sparsity (fraction of weights pruned)")
 
 
-def save(fig, out_dir, name):
-    fig.tight_layout()
+def save(fig, out_dir, name, tight=True):
+    if tight:  # a constrained layout (the mask panels) lays itself out
+        fig.tight_layout()
     fig.savefig(os.path.join(out_dir, name), dpi=DPI)
     plt.close(fig)
     print(name)
@@ -140,7 +171,7 @@ def plot_accuracy(groups, out_dir):
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
     ax.set_title("Accuracy vs sparsity")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     save(fig, out_dir, "accuracy_vs_sparsity.png")
 
 
@@ -174,24 +205,23 @@ def plot_throughput(groups, rows, out_dir):
     ax.set_ylabel(f"sparse inference samples/s (CSR, batch {infer_batch(rows)})"
                   if what == "inference" else "training samples/s")
     ax.set_title("Sparse inference throughput vs sparsity" if what == "inference" else
-                 "Training throughput vs sparsity (no inference figures in the ledger)",
-                 fontsize=10)
+                 "Training throughput vs sparsity (no inference figures in the ledger)")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     save(fig, out_dir, "throughput_vs_sparsity.png")
 
 
 def plot_pareto(groups, rows, out_dir):
     """Each (method, settings, target) is a point; the front keeps the points that no
     other point beats on both accuracy (higher) and latency (lower)."""
-    infer = any(isinstance(r.get("infer_latency_ms"), (int, float)) for r in rows)
+    infer = any(isinstance(field(r, *LATENCY), (int, float)) for r in rows)
     pts = []
     for key, by_target in groups.items():
         for x, rs in by_target.items():
             acc, _ = mean_std(rs, "test_accuracy")
             if infer:
-                lat, _ = mean_std(rs, "infer_latency_ms")
+                lat, _ = mean_std(rs, "infer_latency_ms_median")
             else:
                 sps, _ = mean_std(rs, "samples_per_second")
                 lat = 1e6 / sps if sps and sps > 0 else math.nan
@@ -211,7 +241,7 @@ def plot_pareto(groups, rows, out_dir):
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", lw=1,
             label="Pareto front")
     for lat, acc, key, x in front:
-        ax.annotate(f"{key[0]} {x:g}", (lat, acc), fontsize=7, xytext=(3, 3),
+        ax.annotate(f"{key[0]} {x:g}", (lat, acc), fontsize=LEGEND_SIZE - 1, xytext=(3, 3),
                     textcoords="offset points")
     ax.set_xlabel(f"sparse inference latency, median per batch of {infer_batch(rows)} (ms)"
                   if infer else
@@ -221,7 +251,7 @@ def plot_pareto(groups, rows, out_dir):
     ax.set_title("Accuracy vs sparse inference latency: Pareto front" if infer else
                  "Accuracy vs latency: Pareto front")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     save(fig, out_dir, "pareto_accuracy_latency.png")
 
 
@@ -261,10 +291,10 @@ def plot_masks(dir_, rows, out_dir):
     for r in rows:
         if r.get("status") != "ok":
             continue
-        method = r.get("prune_method", r.get("prune.method", "?"))
+        method = field(r, "prune.method", "prune_method", default="?")
         if method == "none":
             continue
-        t = float(r.get("prune_target", r.get("sparsity", 0.0)))
+        t = float(field(r, "prune.target", "prune_target", "sparsity", default=0.0))
         cand = (t, -float(r.get("seed", 0)) if isinstance(r.get("seed"), (int, float)) else 0)
         if method not in best or cand > best[method][0]:
             best[method] = (cand, r)
@@ -279,18 +309,18 @@ def plot_masks(dir_, rows, out_dir):
         fig, axes = plt.subplots(1, len(masks), figsize=(3.2 * len(masks) + 0.8, 3.4),
                                  squeeze=False, layout="constrained")
         for ax, (name, m) in zip(axes[0], masks):
+            rows_, cols = m.shape[0], int(np.prod(m.shape[1:]))
+            # extent: the axes count neurons and inputs, whatever the pooling
             im = ax.imshow(pooled(m), cmap="viridis", vmin=0, vmax=1, aspect="auto",
-                           interpolation="nearest")
-            ax.set_title(f"{name} {m.shape[0]}x{m.shape[1]}: {100 * m.mean():.1f}% kept",
-                         fontsize=8)
-            ax.set_xlabel("input", fontsize=8)
-            ax.set_ylabel("output", fontsize=8)
-            ax.tick_params(labelsize=7)
+                           interpolation="nearest", extent=(0, cols, rows_, 0))
+            ax.set_title(f"{name} {rows_}x{cols}\n{100 * m.mean():.1f}% kept")
+            ax.set_xlabel("input")
+            ax.set_ylabel("output")
+            for axis in (ax.xaxis, ax.yaxis):  # indices are whole numbers
+                axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4, integer=True))
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction kept")
-        fig.suptitle(f"{method} masks at target sparsity {t:g} (run {r['run_id']})", fontsize=9)
-        fig.savefig(os.path.join(out_dir, f"masks_{method}.png"), dpi=DPI)
-        plt.close(fig)
-        print(f"masks_{method}.png")
+        fig.suptitle(f"{method} masks at target sparsity {t:g} (run {r['run_id']})")
+        save(fig, out_dir, f"masks_{method}.png", tight=False)
 
 
 def main():

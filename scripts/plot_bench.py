@@ -3,7 +3,9 @@
 
 One PNG per shape and batch size, one line per (format, device, mask), log-scaled speedup axis,
 a line at 1.0 (dense) and, where measured, dense TF32 as a dashed horizontal line. The
-crossover sparsity of each line (from the rows) is marked with a dot on the 1.0 line.
+crossover sparsity of each line (from the rows) is marked on the 1.0 line: a hollow dot, or a
+hollow triangle pointing left where every measured sparsity wins (`crossover_at_most`: the
+crossover is there or below); the legend explains both.
 
     scripts/plot_bench.py OUT_DIR FILE.jsonl [FILE.jsonl ...]    (or - for stdin)
 
@@ -21,6 +23,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+
+# The same look as scripts/plot.py: one title size, a readable legend, plain tick labels.
+TITLE_SIZE = 11
+LEGEND_SIZE = 9
+plt.rcParams.update({
+    "axes.titlesize": TITLE_SIZE,
+    "figure.titlesize": TITLE_SIZE,
+    "legend.fontsize": LEGEND_SIZE,
+    "axes.formatter.useoffset": False,
+    "axes.formatter.limits": (-6, 12),
+})
 
 
 def read_rows(paths):
@@ -49,11 +62,13 @@ def safe(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))
 
 
-def plot_group(out_dir, shape, n, rows):
+def draw_group(shape, n, rows):
+    """The figure of one shape and batch size."""
     m, k = rows[0]["m"], rows[0]["k"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.axhline(1.0, color="black", linewidth=1, label="dense FP32 (baseline)")
     lines = defaultdict(list)
+    markers_used = set()
     for r in rows:
         if r["format"] == "dense-tf32":
             ax.axhline(r["speedup_vs_dense"], linestyle="--", linewidth=1, color="grey",
@@ -68,15 +83,29 @@ def plot_group(out_dir, shape, n, rows):
         (line,) = ax.plot(xs, ys, marker="o", markersize=3, label=label)
         cross = pts[0].get("crossover_sparsity")
         if isinstance(cross, (int, float)):
-            ax.plot([cross], [1.0], marker="o", color=line.get_color(), markersize=6,
-                    markerfacecolor="white")
+            bound = bool(pts[0].get("crossover_at_most"))
+            markers_used.add(bound)
+            ax.plot([cross], [1.0], marker="<" if bound else "o", color=line.get_color(),
+                    markersize=7, markerfacecolor="white", linestyle="none")
+    # legend entries for the markers (black: they stand for every line's colour)
+    if False in markers_used:
+        ax.plot([], [], marker="o", color="black", markerfacecolor="white", linestyle="none",
+                label="crossover: sparse = dense")
+    if True in markers_used:
+        ax.plot([], [], marker="<", color="black", markerfacecolor="white", linestyle="none",
+                label="crossover at or below (wins at every sparsity)")
     ax.set_yscale("log")
     ax.set_xlabel("sparsity (fraction of zero weights)")
     ax.set_ylabel("speedup over dense (same backend)")
     ax.set_title("%s: W %d x %d, batch %d" % (shape, m, k, n))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(loc="best")
     fig.tight_layout()
+    return fig
+
+
+def plot_group(out_dir, shape, n, rows):
+    fig = draw_group(shape, n, rows)
     path = os.path.join(out_dir, "speedup_%s_n%d.png" % (safe(shape), n))
     fig.savefig(path, dpi=120)
     plt.close(fig)

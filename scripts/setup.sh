@@ -7,14 +7,18 @@ ELAG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ELAG_BUILD=${ELAG_BUILD:-$ELAG_ROOT/build}
 # What the build needs (and quickstart's data set): the install must succeed.
 ELAG_PACKAGES="cmake gcc g++ make pkg-config libopenblas-dev libyaml-dev libcjson-dev zlib1g-dev
-  libcriterion-dev dataset-fashion-mnist"
+  libcriterion-dev dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler"
 # What commands and tests run with the system interpreter /usr/bin/python3 (Debian's python3-*
 # packages belong to it; a python3 earlier on PATH, e.g. pyenv's, usually lacks them):
 # python3-matplotlib (which brings python3-numpy) for `elag report`'s plots (scripts/plot.py)
-# and scripts/plot_bench.py; python3-numpy for the numpy-only export reader test. When they
-# cannot be installed, the build goes on: the tests that need them skip visibly and `elag
-# report` says in one line that it drew no plots, and why.
-ELAG_PYTHON_PACKAGES="python3-numpy python3-matplotlib"
+# and scripts/plot_bench.py; python3-numpy for the numpy-only export reader test;
+# python3-scipy, python3-yaml and python3-torch for the recipes of docs/python.md, which
+# tests/test_python_recipes.c runs; python3-venv for the ONNX Runtime venv (elag_onnx_tools
+# below). When they cannot be installed, the build goes on: the
+# tests that need them skip visibly and `elag report` says in one line that it drew no
+# plots, and why.
+ELAG_PYTHON_PACKAGES="python3-numpy python3-matplotlib python3-scipy python3-yaml python3-torch
+  python3-venv"
 
 # Prints the packages of "$@" that are not installed, one a line.
 elag_missing_packages() {
@@ -79,4 +83,32 @@ elag_build() {
   if [ -n "${CUDA_ARCHS:-}" ]; then args+=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS"); fi
   cmake "${args[@]}" >/dev/null
   cmake --build "$ELAG_BUILD" -j"$(nproc)"
+}
+
+# What only the ONNX tests use (docs/onnx.md), best effort: Debian's python3-torch (the
+# PyTorch round trip, tests/test_onnx_torch.c) and python3-venv, then onnxruntime and numpy
+# from PyPI into $ELAG_BUILD/onnx-venv (tests/test_onnx_runtime.c finds it there). Any
+# step that fails says so in one line and the tests that need it skip visibly.
+ELAG_ONNX_PACKAGES="python3-torch python3-venv"
+elag_onnx_tools() {
+  local missing=() sudo=()
+  # shellcheck disable=SC2086
+  mapfile -t missing < <(elag_missing_packages $ELAG_ONNX_PACKAGES)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo=(sudo); fi
+    if [ "$(id -u)" -eq 0 ] || [ ${#sudo[@]} -gt 0 ]; then
+      echo "elag: installing ${missing[*]} (ONNX tests)" >&2
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >&2 ||
+        echo "elag: could not install ${missing[*]}: the ONNX tests that need them skip" >&2
+    else
+      echo "elag: not root: ${missing[*]} not installed; the ONNX tests that need them skip" >&2
+    fi
+  fi
+  local venv=$ELAG_BUILD/onnx-venv
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import onnxruntime, numpy' 2>/dev/null; then
+    { /usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install -q onnxruntime numpy; } >&2 ||
+      echo "elag: could not make $venv with onnxruntime (pip): the ONNX Runtime tests skip" >&2
+  fi
+  return 0
 }

@@ -139,7 +139,7 @@ Test(sweep_job, a_run_through_its_steps)
     cr_assert_str_eq(elag_ledger_status(r), "ok");
     cr_assert_float_eq(cJSON_GetObjectItem(r, "test_accuracy")->valuedouble, 0.75, 1e-12);
     cr_assert_float_eq(cJSON_GetObjectItem(r, "run_seconds")->valuedouble, 2.0, 1e-12);
-    cr_assert_float_eq(cJSON_GetObjectItem(r, "infer_latency_ms")->valuedouble, 0.5, 1e-12);
+    cr_assert_float_eq(cJSON_GetObjectItem(r, "infer_latency_ms_median")->valuedouble, 0.5, 1e-12);
     cr_assert_float_eq(cJSON_GetObjectItem(r, "infer_seconds")->valuedouble, 1.0, 1e-12);
     cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "seed")));
     elag_ledger_free(&l);

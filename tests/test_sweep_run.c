@@ -97,9 +97,9 @@ Test(sweep_run, runs_then_resumes)
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "prune.target")));
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "seed")));
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "model_bytes")));
-        const cJSON *lat = cJSON_GetObjectItem(r, "infer_latency_ms");
+        const cJSON *lat = cJSON_GetObjectItem(r, "infer_latency_ms_median");
         const cJSON *csr = cJSON_GetObjectItem(r, "csr_file_bytes");
-        cr_assert(cJSON_IsNumber(lat) && lat->valuedouble > 0, "no infer_latency_ms in the row");
+        cr_assert(cJSON_IsNumber(lat) && lat->valuedouble > 0, "no infer_latency_ms_median in the row");
         cr_assert(cJSON_IsNumber(csr) && csr->valuedouble > 0, "no csr_file_bytes in the row");
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(r, "infer_samples_per_second")));
         cr_assert_null(cJSON_GetObjectItem(r, "infer_error"));
@@ -180,7 +180,7 @@ Test(sweep_run, shards_then_collect)
     elag_ledger nb = ledger("b");
     for (int i = 0; i < nb.n; i++) {
         cr_assert_str_eq(elag_ledger_status(nb.rows[i]), "ok");
-        cr_assert_null(cJSON_GetObjectItem(nb.rows[i], "infer_latency_ms"), "--no-infer measured");
+        cr_assert_null(cJSON_GetObjectItem(nb.rows[i], "infer_latency_ms_median"), "--no-infer measured");
         cr_assert_null(cJSON_GetObjectItem(nb.rows[i], "csr_file_bytes"), "--no-infer exported");
     }
     elag_ledger_free(&nb);
@@ -256,7 +256,7 @@ Test(sweep_run, failed_export_keeps_the_run_ok)
     cr_assert_str_eq(elag_ledger_status(l.rows[0]), "ok");
     const cJSON *e = cJSON_GetObjectItem(l.rows[0], "infer_error");
     cr_assert(cJSON_IsString(e) && strncmp(e->valuestring, "export: ", 8) == 0, "no infer_error");
-    cr_assert_null(cJSON_GetObjectItem(l.rows[0], "infer_latency_ms"));
+    cr_assert_null(cJSON_GetObjectItem(l.rows[0], "infer_latency_ms_median"));
     cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(l.rows[0], "test_accuracy")));
     elag_ledger_free(&l);
 }

@@ -230,6 +230,15 @@ static elag_status time_nets(elag_sparse_net *sp, elag_sparse_net *dn, const flo
     return st;
 }
 
+/* q-quantile of sorted[0..n), linearly interpolated between ranks (as bench spmm's). */
+static double sorted_quantile(const double *sorted, int n, double q)
+{
+    double pos = q * (n - 1);
+    int lo = (int)pos;
+    if (lo >= n - 1) return sorted[n - 1];
+    return sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]);
+}
+
 elag_status elag_bench_net(const elag_net_t *net, elag_device_t *device,
                            const elag_bench_net_options *opts, elag_bench_net_result *result)
 {
@@ -274,8 +283,14 @@ elag_status elag_bench_net(const elag_net_t *net, elag_device_t *device,
     if (st == ELAG_OK) {
         double p99;
         result->batch = n;
-        elag_latency_percentiles(ts, repeat, &result->sparse_ms, &p99);
+        elag_latency_percentiles(ts, repeat, &result->sparse_ms, &p99); /* sorts ts */
         elag_latency_percentiles(td, repeat, &result->dense_ms, &p99);
+        if (result->version >= 2) { /* a version-1 caller's struct ends before these */
+            result->sparse_ms_p10 = sorted_quantile(ts, repeat, 0.1);
+            result->sparse_ms_p90 = sorted_quantile(ts, repeat, 0.9);
+            result->dense_ms_p10 = sorted_quantile(td, repeat, 0.1);
+            result->dense_ms_p90 = sorted_quantile(td, repeat, 0.9);
+        }
     }
     elag_sparse_net_free(&sp);
     elag_sparse_net_free(&dn);

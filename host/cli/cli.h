@@ -17,7 +17,16 @@
 int elag_cmd_train(int argc, char **argv);
 int elag_cmd_eval(int argc, char **argv);
 int elag_cmd_export(int argc, char **argv); /* cmd_export.c */
+int elag_cmd_import(int argc, char **argv); /* cmd_import.c */
 int elag_cmd_infer(int argc, char **argv);  /* cmd_infer.c */
+/* `elag infer FILE --inputs X` (cmd_infer_inputs.c): the parsed options, and the run on
+ * an open network and device; returns the exit code. */
+typedef struct elag_infer_inputs_args {
+    const char *file, *inputs, *output; /* output NULL: print the predicted classes */
+    int batch, json, verify, normalize;
+} elag_infer_inputs_args;
+int elag_cli_infer_inputs(const elag_infer_inputs_args *a, const elag_net_t *net,
+                          elag_device_t *dev);
 int elag_cmd_bench(int argc, char **argv);  /* cmd_bench.c: bench spmm, dispatches bench model */
 int elag_cmd_bench_model(int argc, char **argv); /* cmd_bench_model.c: argv[0] = "model" */
 int elag_cmd_sweep(int argc, char **argv);  /* cmd_sweep.c */
@@ -38,6 +47,10 @@ int elag_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* Unknown option `arg` of subcommand `cmd`: the usage error, with "did you mean" the
+ * closest option that the command's help text `help` lists. Returns 2. */
+int elag_cli_unknown_option(const char *cmd, const char *arg, const char *help);
 
 /* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past the value.
  * Returns 1 on a match with *value set, 0 when argv[*i] is another argument, -1 when

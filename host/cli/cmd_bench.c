@@ -17,10 +17,28 @@
 
 #define BENCH_MAX_LIST 64
 
+/* `elag bench --help`: what each benchmark answers, so a user can pick one. */
+static const char bench_overview[] =
+    "usage: elag bench spmm|model|layer [options]   ('elag bench <which> --help' for options)\n"
+    "\n"
+    "Three benchmarks, each with its dense baseline measured in the same run, medians of\n"
+    "repeated timings after warm-up, a table (or --json rows):\n"
+    "\n"
+    "  spmm          one product y = W x with W sparse vs dense, over weight shapes (--shape\n"
+    "                MxK or --shapes configs/shapes/*.yaml), batches, sparsities and formats\n"
+    "                (csr, bell:B): GFLOP/s, GB/s, speedup and the crossover sparsity above\n"
+    "                which sparse wins. Is sparsity worth it for these shapes on this device?\n"
+    "  model FILE    a whole exported network (elag export) sparse vs the same weights dense:\n"
+    "                latency per batch (median, p10, p90), samples/s, speedup per batch size.\n"
+    "                How much faster is my pruned model end to end?\n"
+    "  layer         one training step of a linear layer (forward, both gradients, SGD) with\n"
+    "                the CSR path vs dense, per sparsity. Does sparse training pay here?\n"
+    "\n"
+    "Timings are noisy on a busy machine: 'bench model' warns when the load average is\n"
+    "above half the cores or its p90 / p10 spread above 1.5. More in docs/perf.md.\n";
+
 static const char bench_usage[] =
     "usage: elag bench spmm [options]\n"
-    "       elag bench model FILE [options]   (see 'elag bench model --help')\n"
-    "       elag bench layer [options]        (see 'elag bench layer --help')\n"
     "\n"
     "Times y = W x for weights W (m, k) and feature-major activations x (k, n): the dense\n"
     "GEMM of the backend (the baseline, measured in the same run) against its sparse\n"
@@ -142,11 +160,13 @@ static cJSON *row_json(const elag_bench_row *r, uint64_t seed)
     if (!isnan(r->speedup_vs_tf32))
         cJSON_AddNumberToObject(o, "speedup_vs_dense_tf32", r->speedup_vs_tf32);
     if (r->is_sparse) {
+        /* a number stays a number (plots read it); "_at_most" says it is a bound */
         if (r->has_crossover)
             cJSON_AddNumberToObject(o, "crossover_sparsity", r->crossover);
         else
             cJSON_AddStringToObject(o, "crossover_sparsity", "none");
-        if (r->has_crossover_tf32 == 1)
+        if (r->has_crossover) cJSON_AddBoolToObject(o, "crossover_at_most", r->has_crossover == 2);
+        if (r->has_crossover_tf32 >= 1)
             cJSON_AddNumberToObject(o, "crossover_sparsity_vs_dense_tf32", r->crossover_tf32);
         else if (r->has_crossover_tf32 == 0)
             cJSON_AddStringToObject(o, "crossover_sparsity_vs_dense_tf32", "none");
@@ -159,6 +179,16 @@ static cJSON *row_json(const elag_bench_row *r, uint64_t seed)
     return o;
 }
 
+/* "<=0.50" for a crossover known only as a bound: two decimals, or three significant
+ * digits where two would round (0.999 is not "<=1.00"). */
+static void bound_text(double s, char *buf, size_t len)
+{
+    if (fabs(s * 100 - round(s * 100)) < 1e-9)
+        snprintf(buf, len, "<=%.2f", s);
+    else
+        snprintf(buf, len, "<=%.3g", s);
+}
+
 static const char csv_header[] =
     "shape,m,k,n,sparsity,actual_sparsity,format,device,mask,nnz,bytes,median_ms,p10_ms,p90_ms,"
     "gflops,effective_gflops,gbps,speedup_vs_dense,speedup_vs_dense_tf32,crossover_sparsity,"
@@ -169,11 +199,12 @@ static void print_csv(const elag_bench_row *r)
     char tf32[32] = "", cross[32] = "", cross_tf32[32] = "";
     if (!isnan(r->speedup_vs_tf32)) snprintf(tf32, sizeof tf32, "%.6g", r->speedup_vs_tf32);
     if (r->is_sparse && r->has_crossover)
-        snprintf(cross, sizeof cross, "%.6g", r->crossover);
+        snprintf(cross, sizeof cross, "%s%.6g", r->has_crossover == 2 ? "<=" : "", r->crossover);
     else if (r->is_sparse)
         snprintf(cross, sizeof cross, "none");
-    if (r->is_sparse && r->has_crossover_tf32 == 1)
-        snprintf(cross_tf32, sizeof cross_tf32, "%.6g", r->crossover_tf32);
+    if (r->is_sparse && r->has_crossover_tf32 >= 1)
+        snprintf(cross_tf32, sizeof cross_tf32, "%s%.6g", r->has_crossover_tf32 == 2 ? "<=" : "",
+                 r->crossover_tf32);
     else if (r->is_sparse && r->has_crossover_tf32 == 0)
         snprintf(cross_tf32, sizeof cross_tf32, "none");
     printf("%s,%d,%d,%d,%.6g,%.6g,%s,%s,%s,%lld,%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,"
@@ -240,7 +271,8 @@ static void print_table(bench_cli *cli)
                r->effective_gflops, r->gbps, r->speedup_vs_dense, vs_tf32);
     }
     printf("\nspeedup: over FP32 dense; vs tf32: over dense-tf32 (the baseline of tf32 rows)\n");
-    printf("crossover: the sparsity above which the format beats dense (interpolated)\n");
+    printf("crossover: the sparsity above which the format beats dense (interpolated; <=s: it\n"
+           "wins at every measured sparsity, so the crossover is s, the lowest, or below)\n");
     printf("%-14s %6s %-11s %-4s %10s %10s\n", "shape", "n", "format", "math", "crossover",
            "vs tf32");
     for (int i = 0; i < cli->n_rows; i++) {
@@ -252,8 +284,13 @@ static void print_table(bench_cli *cli)
                       strcmp(cli->rows[j].format, r->format) == 0);
         if (!first) continue;
         char fp[32] = "none", tf[32] = "-";
-        if (r->has_crossover) snprintf(fp, sizeof fp, "%.3f", r->crossover);
-        if (r->has_crossover_tf32 == 1)
+        if (r->has_crossover == 2) /* every measured sparsity wins: only a bound is known */
+            bound_text(r->crossover, fp, sizeof fp);
+        else if (r->has_crossover)
+            snprintf(fp, sizeof fp, "%.3f", r->crossover);
+        if (r->has_crossover_tf32 == 2)
+            bound_text(r->crossover_tf32, tf, sizeof tf);
+        else if (r->has_crossover_tf32 == 1)
             snprintf(tf, sizeof tf, "%.3f", r->crossover_tf32);
         else if (r->has_crossover_tf32 == 0)
             snprintf(tf, sizeof tf, "none");
@@ -309,7 +346,7 @@ static int parse_args(int argc, char **argv, bench_args *a, bench_cli *cli)
         if (r < 0) return 2;
         if (which < 0) {
             if (arg[0] == '-')
-                return elag_cli_usage_error("bench spmm", "unknown option '%s'", arg);
+                return elag_cli_unknown_option("bench spmm", arg, bench_usage);
             return elag_cli_usage_error("bench spmm", "unexpected argument '%s'", arg);
         }
         long *nums[] = {&a->threads, &a->repeat, &a->warmup, &a->seed};
@@ -425,12 +462,17 @@ int elag_cmd_bench(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc < 2)
             return elag_cli_usage_error("bench", "missing what to benchmark: spmm, model or layer");
-        fputs(bench_usage, stdout);
+        fputs(bench_overview, stdout);
         return 0;
     }
     if (strcmp(argv[1], "model") == 0) return elag_cmd_bench_model(argc - 1, argv + 1);
     if (strcmp(argv[1], "spmm") == 0) return bench_spmm(argc - 1, argv + 1);
     if (strcmp(argv[1], "layer") == 0) return elag_cmd_bench_layer(argc - 1, argv + 1);
+    static const char *const names[] = {"spmm", "model", "layer", "--help"};
+    const char *best = elag_suggest(argv[1], names, sizeof names / sizeof names[0]);
+    if (best)
+        return elag_cli_usage_error("bench", "unknown benchmark '%s' (did you mean '%s'?)",
+                                    argv[1], best);
     return elag_cli_usage_error("bench", "unknown benchmark '%s' (expected spmm, model or layer)",
                                 argv[1]);
 }

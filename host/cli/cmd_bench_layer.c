@@ -162,7 +162,7 @@ int elag_cmd_bench_layer(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("bench layer", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("bench layer", argv[i], bench_layer_usage);
         return elag_cli_usage_error("bench layer", "unexpected argument '%s'", argv[i]);
     }
     elag_bench_layer_options o = ELAG_BENCH_LAYER_OPTIONS_INIT;

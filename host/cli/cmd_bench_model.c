@@ -10,23 +10,29 @@
  * baseline a TF32 sparse side is fairly compared with: speedup_vs_dense_tf32.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* getloadavg */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BENCH_MODEL_MAX_BATCHES 32
 #define BENCH_MODEL_WARMUP 3
+#define BENCH_MODEL_SPREAD 1.5 /* p90 / p10 above this: the timings are noise-bound */
 #define BENCH_MODEL_FORMATS_LEN 512 /* "csr,bell:16,..." of up to 32 layers */
 
 static const char bench_model_usage[] =
     "usage: elag bench model FILE [options]\n"
     "\n"
     "End-to-end inference of an export (elag export) against the same weights run dense:\n"
-    "median latency per batch of each, samples/s and the speedup dense / sparse, per batch\n"
-    "size, on random inputs (forward passes including the host transposes and copies).\n"
+    "median latency per batch of each with its spread (p10-p90), samples/s and the speedup\n"
+    "dense / sparse, per batch size, on random inputs (forward passes including the host\n"
+    "transposes and copies). A warning on stderr says when the timings are not to be\n"
+    "trusted: the 1-minute load average above half the cores before the run (other work\n"
+    "competes), or a p90 / p10 above 1.5 on either side.\n"
     "math: what the sparse side computes in (tf32 for Blocked-ELL on CUDA); on CUDA the\n"
     "dense side is also timed in TF32 (cuBLAS tensor-op math) as that side's baseline.\n"
     "\n"
@@ -82,7 +88,11 @@ static void print_row(const char *file, const char *device, const char *formats,
         cJSON_AddNumberToObject(o, "sparsity", sparsity);
         cJSON_AddNumberToObject(o, "batch", r->batch);
         cJSON_AddNumberToObject(o, "dense_ms_median", r->dense_ms);
+        cJSON_AddNumberToObject(o, "dense_ms_p10", r->dense_ms_p10);
+        cJSON_AddNumberToObject(o, "dense_ms_p90", r->dense_ms_p90);
         cJSON_AddNumberToObject(o, "sparse_ms_median", r->sparse_ms);
+        cJSON_AddNumberToObject(o, "sparse_ms_p10", r->sparse_ms_p10);
+        cJSON_AddNumberToObject(o, "sparse_ms_p90", r->sparse_ms_p90);
         cJSON_AddNumberToObject(o, "dense_samples_per_second", 1e3 * r->batch / r->dense_ms);
         cJSON_AddNumberToObject(o, "sparse_samples_per_second", 1e3 * r->batch / r->sparse_ms);
         cJSON_AddNumberToObject(o, "speedup", speedup);
@@ -102,9 +112,32 @@ static void print_row(const char *file, const char *device, const char *formats,
         snprintf(tf_ms, sizeof tf_ms, "%.4f", tf32_ms);
         snprintf(tf_x, sizeof tf_x, "%.2fx", speedup_tf32);
     }
-    printf("%7d %-4s %12.4f %12.4f %14.0f %14.0f %8.2fx %12s %8s\n", r->batch, math, r->dense_ms,
-           r->sparse_ms, 1e3 * r->batch / r->dense_ms, 1e3 * r->batch / r->sparse_ms, speedup,
-           tf_ms, tf_x);
+    char dspread[48], sspread[48];
+    snprintf(dspread, sizeof dspread, "%.4f-%.4f", r->dense_ms_p10, r->dense_ms_p90);
+    snprintf(sspread, sizeof sspread, "%.4f-%.4f", r->sparse_ms_p10, r->sparse_ms_p90);
+    printf("%7d %-4s %12.4f %17s %12.4f %17s %14.0f %14.0f %8.2fx %12s %8s\n", r->batch, math,
+           r->dense_ms, dspread, r->sparse_ms, sspread, 1e3 * r->batch / r->dense_ms,
+           1e3 * r->batch / r->sparse_ms, speedup, tf_ms, tf_x);
+}
+
+/* The 1-minute load average ($ELAG_LOADAVG when set: the tests pin it), or -1. */
+static double load_average(void)
+{
+    const char *env = getenv("ELAG_LOADAVG");
+    if (env && *env) return strtod(env, NULL);
+    double l[1];
+    return getloadavg(l, 1) == 1 ? l[0] : -1.0;
+}
+
+/* Warns on stderr when a row's timings spread wider than BENCH_MODEL_SPREAD. */
+static void warn_spread(const elag_bench_net_result *r)
+{
+    double d = r->dense_ms_p10 > 0 ? r->dense_ms_p90 / r->dense_ms_p10 : 0;
+    double s = r->sparse_ms_p10 > 0 ? r->sparse_ms_p90 / r->sparse_ms_p10 : 0;
+    if (d > BENCH_MODEL_SPREAD || s > BENCH_MODEL_SPREAD)
+        fprintf(stderr, "elag: warning: batch %d: timings spread widely (p90 / p10: dense %.2f, "
+                        "sparse %.2f); the machine may be busy, compare medians with care\n",
+                r->batch, d, s);
 }
 
 int elag_cmd_bench_model(int argc, char **argv)
@@ -128,7 +161,7 @@ int elag_cmd_bench_model(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("bench model", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("bench model", argv[i], bench_model_usage);
         if (path) return elag_cli_usage_error("bench model", "unexpected argument '%s'", argv[i]);
         path = argv[i];
     }
@@ -157,11 +190,21 @@ int elag_cmd_bench_model(int argc, char **argv)
         st = elag_device_open(&dev_tf32, &t);
     }
     const char *math = st == ELAG_OK ? elag_net_math(net, dev, 0) : "fp32";
+    if (st == ELAG_OK) {
+        /* before any timing: our own threads are not in the load yet */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        double load = load_average();
+        if (cores > 0 && load > 0.5 * (double)cores)
+            fprintf(stderr, "elag: warning: the machine is busy (load average %.2f on %ld "
+                            "cores): timings will be noisy, compare them with care\n",
+                    load, cores);
+    }
     if (st == ELAG_OK && !json) {
         printf("file %s, device %s, formats %s (math %s), sparsity %.4f, median of %ld\n\n",
                path, elag_device_name(dev), formats, math, sparsity, repeat);
-        printf("%7s %-4s %12s %12s %14s %14s %9s %12s %8s\n", "batch", "math", "dense_ms",
-               "sparse_ms", "dense_sps", "sparse_sps", "speedup", "dense_tf32_ms", "vs tf32");
+        printf("%7s %-4s %12s %17s %12s %17s %14s %14s %9s %12s %8s\n", "batch", "math",
+               "dense_ms", "dense_p10-p90", "sparse_ms", "sparse_p10-p90", "dense_sps",
+               "sparse_sps", "speedup", "dense_tf32_ms", "vs tf32");
     }
     for (int b = 0; st == ELAG_OK && b < n_batches; b++) {
         elag_bench_net_options o = ELAG_BENCH_NET_OPTIONS_INIT;
@@ -174,6 +217,7 @@ int elag_cmd_bench_model(int argc, char **argv)
         /* on the TF32 handle only its dense side is used: the TF32 baseline */
         if (st == ELAG_OK && dev_tf32) st = elag_bench_net(net, dev_tf32, &o, &tf32_row);
         if (st == ELAG_OK) {
+            warn_spread(&row);
             print_row(path, elag_device_name(dev), formats, sparsity, math, &row,
                       dev_tf32 ? tf32_row.dense_ms : -1.0, json);
             fflush(stdout);

@@ -94,7 +94,7 @@ int elag_cmd_eval(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("eval", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("eval", argv[i], eval_usage);
         if (model_path) return elag_cli_usage_error("eval", "unexpected argument '%s'", argv[i]);
         model_path = argv[i];
     }

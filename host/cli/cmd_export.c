@@ -6,7 +6,8 @@
  * replaced only with --force, and never when it is MODEL itself (under any name). --thin
  * first removes the constant neurons and filters (elag_net_thin: the logits of the
  * smaller model are checked against the masked model's on test samples; nothing is
- * written when they differ) and prints what each layer kept.
+ * written when they differ) and prints what each layer kept. `--format onnx` writes the
+ * same inference graph as a standard ONNX model instead (elag/onnx.h, docs/onnx.md).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -20,6 +21,7 @@
 static const char export_usage[] =
     "usage: elag export MODEL --format dense|csr|bell[:B]|auto [options]\n"
     "       elag export MODEL --thin [--format F] [options]\n"
+    "       elag export MODEL --format onnx [--thin] [options]\n"
     "\n"
     "Writes the checkpoint MODEL (model.safetensors) as a self-contained export: per\n"
     "linear layer its masked weight as dense, CSR (indptr/indices/values) or Blocked-ELL\n"
@@ -30,9 +32,12 @@ static const char export_usage[] =
     "constant output folded into the next layer; never the classes) and checks that the\n"
     "smaller model's logits equal the masked model's on test samples (exit 1, nothing\n"
     "written, when they do not); the format then applies to the smaller weights.\n"
+    "`onnx` writes the model as standard ONNX (opset 13: Gemm/Conv with batch norm folded,\n"
+    "Relu, pools, Flatten; dense weights, pruned ones zero) that takes the normalised input\n"
+    "(N, features) or (N, C, H, W), for ONNX Runtime and other runtimes (docs/onnx.md).\n"
     "\n"
     "options:\n"
-    "  --format F     dense | csr | bell | bell:B | auto (required; --thin: dense)\n"
+    "  --format F     dense | csr | bell | bell:B | auto | onnx (required; --thin: dense)\n"
     "  --thin         remove constant neurons and filters first (a smaller dense model)\n"
     "  -o, --out FILE output file (default: next to MODEL, <name>[.thin].<format>.safetensors)\n"
     "  --force        replace FILE if it exists (never MODEL itself)\n"
@@ -61,7 +66,9 @@ static void default_out(const char *model, const char *fmt, int thin, char *buf,
     snprintf(tag, sizeof tag, "%s", fmt);
     char *colon = strchr(tag, ':');
     if (colon) memmove(colon, colon + 1, strlen(colon)); /* bell:32 -> bell32 */
-    snprintf(buf, len, "%.*s%s.%s.safetensors", stem, model, thin ? ".thin" : "", tag);
+    if (strcmp(fmt, "onnx") == 0)
+        snprintf(buf, len, "%.*s%s.onnx", stem, model, thin ? ".thin" : "");
+    else snprintf(buf, len, "%.*s%s.%s.safetensors", stem, model, thin ? ".thin" : "", tag);
 }
 
 static void print_ms(double ms)
@@ -154,8 +161,8 @@ int elag_cmd_export(int argc, char **argv)
     if (!model) return elag_cli_usage_error("export", "missing MODEL");
     if (!format && thin) format = "dense";
     if (!format) return elag_cli_usage_error("export", "missing --format");
-    int is_auto = 0;
-    if (elag_export_format_parse(format, &is_auto) != ELAG_OK)
+    int is_auto = 0, is_onnx = strcmp(format, "onnx") == 0;
+    if (!is_onnx && elag_export_format_parse(format, &is_auto) != ELAG_OK)
         return elag_cli_usage_error("export", "%s", elag_last_error());
     int threads = 0;
     if (threads_s && parse_threads("export", threads_s, &threads)) return 2;
@@ -193,8 +200,8 @@ int elag_cmd_export(int argc, char **argv)
         st = elag_device_open(&dev, &d);
         if (st == ELAG_OK && elag_device_note(dev)[0]) elag_cli_note(elag_device_note(dev), NULL);
     }
-    if (st == ELAG_OK) st = elag_net_convert(net, format, dev);
-    if (st == ELAG_OK) st = elag_net_save(net, out);
+    if (st == ELAG_OK && !is_onnx) st = elag_net_convert(net, format, dev);
+    if (st == ELAG_OK) st = is_onnx ? elag_net_save_onnx(net, out) : elag_net_save(net, out);
     if (st == ELAG_OK) {
         struct stat sb;
         long long size = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;

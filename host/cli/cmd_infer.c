@@ -6,7 +6,8 @@
  * the dense masked model built from the same file and fails (exit 1) when the logits
  * differ by more than the tolerance (max over all logits of |sparse - dense| /
  * max(1, |dense|)): 1e-4 when both runs are FP32, ELAG_INFER_VERIFY_TOL_TF32 (2^-5,
- * derived in include/elag/infer.h) when either is TF32.
+ * derived in include/elag/infer.h) when either is TF32. With --inputs it runs on the
+ * user's own inputs instead (cmd_infer_inputs.c).
  */
 #include "cli.h"
 
@@ -20,11 +21,21 @@
 
 static const char infer_usage[] =
     "usage: elag infer FILE [options]\n"
+    "       elag infer FILE --inputs X.npy [--output LOGITS.npy] [options]\n"
     "\n"
     "Sparse inference of an export (elag export): test accuracy on the test set of the\n"
     "config stored in FILE, samples/s, latency per batch (median, p99) and sparsity.\n"
+    "With --inputs, the logits of your own inputs instead.\n"
     "\n"
     "options:\n"
+    "  --inputs X     run on X instead of the test set: a .npy file (float32, or float64\n"
+    "                 rounded to float32) or a .safetensors file with one F32 tensor, of\n"
+    "                 shape (N, features) or (N, C, H, W), already normalised the way the\n"
+    "                 training data was (see --normalize)\n"
+    "  --output Y     with --inputs: write the logits (N, classes) to Y as .npy (float32);\n"
+    "                 without it the predicted class of each sample is printed, one a line\n"
+    "  --normalize    with --inputs: apply the network's data normalisation first,\n"
+    "                 (x - data.mean) / data.std when its config has data.normalize: true\n"
     "  --batch N      examples per batch (default 256)\n"
     "  --device D     auto | cpu | cpu-ref | cuda | cuda:N (default auto)\n"
     "  --threads N    CPU threads, 0 = all cores (default 0)\n"
@@ -137,10 +148,38 @@ static elag_status run(const elag_net_t *net, elag_device_t *dev, const elag_tes
     return st;
 }
 
+/* --inputs: the network and a device, then cmd_infer_inputs.c. */
+static int infer_inputs(const char *path, const char *inputs, const char *output,
+                        const char *device, int batch, int threads, int json, int verify,
+                        int normalize)
+{
+    elag_net_t *net = NULL;
+    elag_device_t *dev = NULL;
+    elag_status st = elag_net_open(&net, path);
+    if (st == ELAG_OK) {
+        elag_device_options d = ELAG_DEVICE_OPTIONS_INIT;
+        d.device = device;
+        d.threads = threads;
+        st = elag_device_open(&dev, &d);
+    }
+    int code;
+    if (st == ELAG_OK) {
+        if (elag_device_note(dev)[0] && !json) elag_cli_note(elag_device_note(dev), NULL);
+        elag_infer_inputs_args a = {path, inputs, output, batch, json, verify, normalize};
+        code = elag_cli_infer_inputs(&a, net, dev);
+    } else {
+        code = elag_cli_fail(st);
+    }
+    elag_device_free(dev);
+    elag_net_free(net);
+    return code;
+}
+
 int elag_cmd_infer(int argc, char **argv)
 {
     const char *path = NULL, *device = "auto", *batch_s = NULL, *threads_s = NULL;
-    int json = 0, verify = 0, batch = INFER_DEFAULT_BATCH, threads = 0;
+    const char *inputs = NULL, *output = NULL;
+    int json = 0, verify = 0, normalize = 0, batch = INFER_DEFAULT_BATCH, threads = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -149,20 +188,28 @@ int elag_cmd_infer(int argc, char **argv)
         }
         if (strcmp(argv[i], "--json") == 0) { json = 1; continue; }
         if (strcmp(argv[i], "--verify") == 0) { verify = 1; continue; }
+        if (strcmp(argv[i], "--normalize") == 0) { normalize = 1; continue; }
         if ((r = elag_cli_take_value(argc, argv, &i, "--device", &device)) != 0 ||
             (r = elag_cli_take_value(argc, argv, &i, "--batch", &batch_s)) != 0 ||
-            (r = elag_cli_take_value(argc, argv, &i, "--threads", &threads_s)) != 0) {
+            (r = elag_cli_take_value(argc, argv, &i, "--threads", &threads_s)) != 0 ||
+            (r = elag_cli_take_value(argc, argv, &i, "--inputs", &inputs)) != 0 ||
+            (r = elag_cli_take_value(argc, argv, &i, "--output", &output)) != 0) {
             if (r < 0) return 2;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("infer", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("infer", argv[i], infer_usage);
         if (path) return elag_cli_usage_error("infer", "unexpected argument '%s'", argv[i]);
         path = argv[i];
     }
     if (!path) return elag_cli_usage_error("infer", "missing FILE");
     if (batch_s && parse_int("--batch", batch_s, 1, 1 << 20, &batch)) return 2;
     if (threads_s && parse_int("--threads", threads_s, 0, 1024, &threads)) return 2;
+    if (!inputs && (output || normalize))
+        return elag_cli_usage_error("infer", "%s needs --inputs",
+                                    output ? "--output" : "--normalize");
+    if (inputs) return infer_inputs(path, inputs, output, device, batch, threads, json, verify,
+                                    normalize);
 
     elag_net_t *net = NULL;
     elag_status st = elag_net_open(&net, path);

@@ -190,7 +190,7 @@ int elag_cmd_report(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("report", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("report", argv[i], report_usage);
         if (dir) return elag_cli_usage_error("report", "unexpected argument '%s'", argv[i]);
         dir = argv[i];
     }

@@ -222,7 +222,7 @@ int elag_cmd_sensitivity(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("sensitivity", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("sensitivity", argv[i], sensitivity_usage);
         if (input) return elag_cli_usage_error("sensitivity", "unexpected argument '%s'", argv[i]);
         input = argv[i];
     }

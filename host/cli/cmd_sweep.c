@@ -224,7 +224,7 @@ int elag_cmd_sweep(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("sweep", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("sweep", argv[i], sweep_usage);
         if (file) return elag_cli_usage_error("sweep", "unexpected argument '%s'", argv[i]);
         file = argv[i];
     }

@@ -113,7 +113,7 @@ int elag_cmd_train(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("train", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("train", argv[i], train_usage);
         if (config_path) return elag_cli_usage_error("train", "unexpected argument '%s'", argv[i]);
         config_path = argv[i];
     }

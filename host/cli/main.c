@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@ static const char usage[] =
     "commands:\n"
     "  train CONFIG   train (and prune) a model, writes runs/<name>/\n"
     "  eval MODEL     test accuracy and per-layer sparsity of a checkpoint\n"
-    "  export MODEL   write a pruned model as dense, CSR or Blocked-ELL weights\n"
+    "  export MODEL   write a pruned model as dense, CSR or Blocked-ELL weights, or ONNX\n"
+    "  import FILE    read an ONNX model as a checkpoint (to evaluate, prune, fine-tune)\n"
     "  infer FILE     sparse inference: accuracy, throughput, latency\n"
     "  bench spmm     sparse vs dense products on real layer shapes\n"
     "  bench model F  end-to-end dense vs sparse inference of an export\n"
@@ -65,6 +67,35 @@ int elag_cli_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+int elag_cli_unknown_option(const char *cmd, const char *arg, const char *help)
+{
+    /* the candidates: every distinct "--name" the command's help mentions */
+    enum { MAX_OPTS = 64, OPT_LEN = 40 };
+    char names[MAX_OPTS][OPT_LEN];
+    const char *cands[MAX_OPTS];
+    size_t n = 0;
+    for (const char *p = help; (p = strstr(p, "--")) != NULL && n < MAX_OPTS;) {
+        size_t len = 2;
+        while (isalnum((unsigned char)p[len]) || p[len] == '-' || p[len] == '_') len++;
+        int seen = len < 3 || len >= OPT_LEN;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = strlen(names[j]) == len && strncmp(names[j], p, len) == 0;
+        if (!seen) {
+            memcpy(names[n], p, len);
+            names[n][len] = '\0';
+            cands[n] = names[n];
+            n++;
+        }
+        p += len;
+    }
+    char word[OPT_LEN * 2];
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(arg, "="), arg); /* "--batch=5" */
+    const char *best = elag_suggest(word, cands, n);
+    if (best)
+        return elag_cli_usage_error(cmd, "unknown option '%s' (did you mean '%s'?)", arg, best);
+    return elag_cli_usage_error(cmd, "unknown option '%s'", arg);
+}
+
 int elag_cli_take_value(int argc, char **argv, int *i, const char *name, const char **value)
 {
     const char *a = argv[*i];
@@ -102,6 +133,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "train") == 0) run = elag_cmd_train;
     if (strcmp(cmd, "eval") == 0) run = elag_cmd_eval;
     if (strcmp(cmd, "export") == 0) run = elag_cmd_export;
+    if (strcmp(cmd, "import") == 0) run = elag_cmd_import;
     if (strcmp(cmd, "infer") == 0) run = elag_cmd_infer;
     if (strcmp(cmd, "bench") == 0) run = elag_cmd_bench;
     if (strcmp(cmd, "sweep") == 0) run = elag_cmd_sweep;
@@ -112,6 +144,14 @@ int main(int argc, char **argv)
         if (rc == 0) elag_cli_notes_flush(); /* a failure's message stays one line */
         return rc;
     }
-    fprintf(stderr, "elag: unknown command '%s' (see 'elag --help')\n", cmd);
+    static const char *const names[] = {"train", "eval", "export", "import", "infer", "bench",
+                                        "sweep", "report", "sensitivity", "--version",
+                                        "--help"};
+    const char *best = elag_suggest(cmd, names, sizeof names / sizeof names[0]);
+    if (best)
+        fprintf(stderr, "elag: unknown command '%s' (did you mean '%s'? see 'elag --help')\n",
+                cmd, best);
+    else
+        fprintf(stderr, "elag: unknown command '%s' (see 'elag --help')\n", cmd);
     return 2;
 }

@@ -153,9 +153,14 @@ static elag_status cfg_check_names(const elag_cfg_conv *c, elag_config *cfg)
                              d);
 
     const elag_ynode *path = cfg_at(c, "data.path");
-    if (cfg->data.dataset == ELAG_DATASET_IDX && !path)
+    if ((cfg->data.dataset == ELAG_DATASET_IDX || cfg->data.dataset == ELAG_DATASET_NPY) && !path)
         return elag_cfg_fail(c->ctx, cfg_at(c, "data.dataset"), ELAG_ERR_INPUT,
-                             "'data.path' is required when data.dataset is idx");
+                             "'data.path' is required when data.dataset is %s",
+                             elag_dataset_name(cfg->data.dataset));
+    /* The user's arrays are taken as they are unless asked: Fashion-MNIST's mean and std
+     * (the defaults) mean nothing for them. */
+    if (cfg->data.dataset == ELAG_DATASET_NPY && !cfg_at(c, "data.normalize"))
+        cfg->data.normalize = 0;
     if (path && !cfg->data.path[0])
         return elag_cfg_fail(c->ctx, path, ELAG_ERR_INPUT, "'data.path' must not be empty");
     return ELAG_OK;

@@ -21,7 +21,8 @@
 typedef enum elag_dataset_kind {
     ELAG_DATASET_FASHION_MNIST = 0, /* IDX .gz files in data.path (default Debian's folder) */
     ELAG_DATASET_IDX = 1,           /* same reader, data.path required */
-    ELAG_DATASET_SYNTHETIC = 2      /* separable random set from data.synthetic.* */
+    ELAG_DATASET_SYNTHETIC = 2,     /* separable random set from data.synthetic.* */
+    ELAG_DATASET_NPY = 3            /* the user's .npy files in data.path (npy_dataset.c) */
 } elag_dataset_kind;
 
 /* Layer kinds: the index of each kind in the layer-kind table (host/model/layers/kinds.c),
@@ -57,6 +58,13 @@ typedef struct elag_layer_config {
 } elag_layer_config;
 
 typedef enum elag_optimizer_kind { ELAG_OPTIMIZER_SGD = 0, ELAG_OPTIMIZER_ADAMW = 1 } elag_optimizer_kind;
+/* train.sparse_compute: when a masked linear layer trains on its sparse pattern
+ * (host/train/sparse_step.h): auto below a measured density, on always, off never. */
+typedef enum elag_sparse_compute {
+    ELAG_SPARSE_COMPUTE_AUTO = 0,
+    ELAG_SPARSE_COMPUTE_ON = 1,
+    ELAG_SPARSE_COMPUTE_OFF = 2
+} elag_sparse_compute;
 
 typedef enum elag_lr_schedule_kind {
     ELAG_LR_SCHEDULE_CONSTANT = 0,
@@ -156,6 +164,8 @@ typedef struct elag_config {
         long checkpoint_steps; /* steps between checkpoints, 0 = off */
         int eval_every_epoch;  /* default 0: test set only at the end */
         int log_every;         /* steps between metrics lines, default 100 */
+        elag_sparse_compute sparse_compute; /* default auto */
+        char init_from[ELAG_PATH_LEN]; /* checkpoint whose weights start the run, or "" */
         struct {
             elag_optimizer_kind type; /* default sgd */
             double lr;                /* default 0.05 (sgd), 0.001 (adamw) */

@@ -84,7 +84,7 @@ typedef enum elag_cfg_kind {
     ELAG_CFG_INT2,        /* int[2] field: a scalar sets both, or a list of 2 integers */
     ELAG_CFG_LAYER_TYPE,  /* model.layers[i].type: a kind of the layer-kind table */
     ELAG_CFG_PRUNE_LAYERS, /* prune.layers: a list of per-layer overrides (prune_layers.c) */
-    ELAG_CFG_UNSUPPORTED  /* in DESIGN.md, not built yet: any value is an error */
+    ELAG_CFG_UNSUPPORTED  /* planned, not built yet: any value is an error */
 } elag_cfg_kind;
 
 #define ELAG_CFG_NO_FIELD ((size_t)-1)
@@ -97,7 +97,7 @@ typedef struct elag_cfg_key {
     double lo, hi;            /* accepted range (numbers, also each PAIR item) */
     int lo_open, hi_open;     /* 1 when the bound itself is excluded */
     const char *const *names; /* ENUM/NAME: spellings, NULL-terminated; index = enum value */
-    const char *const *later; /* ENUM/NAME: spellings DESIGN.md plans, not built yet */
+    const char *const *later; /* ENUM/NAME: spellings planned, not built yet */
 } elag_cfg_key;
 
 extern const elag_cfg_key elag_cfg_keys[];
@@ -112,6 +112,7 @@ extern const size_t elag_cfg_n_prune_layer_keys;
 extern const char *const elag_cfg_dataset_names[];
 extern const char *const elag_cfg_optimizer_names[];
 extern const char *const elag_cfg_lr_schedule_names[];
+extern const char *const elag_cfg_sparse_compute_names[];
 extern const char *const elag_cfg_prune_method_names[];
 extern const char *const elag_cfg_prune_method_later[];
 extern const char *const elag_cfg_criterion_names[];

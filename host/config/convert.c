@@ -18,6 +18,7 @@
 _Static_assert(sizeof(elag_dataset_kind) == sizeof(int) && sizeof(elag_layer_kind) == sizeof(int) &&
                    sizeof(elag_optimizer_kind) == sizeof(int) &&
                    sizeof(elag_lr_schedule_kind) == sizeof(int) &&
+                   sizeof(elag_sparse_compute) == sizeof(int) &&
                    sizeof(elag_prune_method) == sizeof(int) &&
                    sizeof(elag_prune_criterion) == sizeof(int) &&
                    sizeof(elag_prune_scope) == sizeof(int) &&

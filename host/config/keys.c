@@ -58,6 +58,8 @@ const elag_cfg_key elag_cfg_keys[] = {
     CFG_NUM("train.checkpoint_steps", ELAG_CFG_LONG, train.checkpoint_steps, 0, INFINITY, 0, 0),
     CFG_BOOL("train.eval_every_epoch", train.eval_every_epoch),
     CFG_NUM("train.log_every", ELAG_CFG_INT, train.log_every, 1, INFINITY, 0, 0),
+    CFG_ENUM("train.sparse_compute", train.sparse_compute, elag_cfg_sparse_compute_names, NULL),
+    CFG_STRING("train.init_from", train.init_from), /* "" = off; train/init_from.c */
     CFG_SECTION("train.optimizer"),
     CFG_ENUM("train.optimizer.type", train.optimizer.type, elag_cfg_optimizer_names, NULL),
     CFG_NUM("train.optimizer.lr", ELAG_CFG_FLOAT, train.optimizer.lr, 0, INFINITY, 1, 0),

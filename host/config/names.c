@@ -1,16 +1,18 @@
 /*
  * YAML spellings of the config enums. One array per enum, indexed by its value, is
  * shared by the parser (accepted words), the emitter and the public *_name functions,
- * so a spelling is written in one place only. The *_later arrays hold values that
- * DESIGN.md plans but this build does not implement: they get a "not supported yet"
- * error instead of "must be one of".
+ * so a spelling is written in one place only. The *_later arrays hold values that are
+ * planned but this build does not implement: they get a "not supported yet" error
+ * instead of "must be one of".
  */
 #include "config/config_internal.h"
 #include "model/layer.h"
 
-const char *const elag_cfg_dataset_names[] = {"fashion-mnist", "idx", "synthetic", NULL};
+const char *const elag_cfg_dataset_names[] = {"fashion-mnist", "idx", "synthetic", "npy",
+                                                NULL};
 const char *const elag_cfg_optimizer_names[] = {"sgd", "adamw", NULL};
 const char *const elag_cfg_lr_schedule_names[] = {"constant", "step", "cosine", NULL};
+const char *const elag_cfg_sparse_compute_names[] = {"auto", "on", "off", NULL};
 const char *const elag_cfg_prune_method_names[] = {"none", "oneshot", "gmp", "iterative",
                                                    "rigl", "set", NULL};
 const char *const elag_cfg_prune_method_later[] = {NULL};

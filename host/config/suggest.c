@@ -2,7 +2,9 @@
  * "Did you mean" for unknown keys: Levenshtein distance on the last path component
  * among siblings, or on the whole dotted path, or an exact last component found
  * under another section ("train.lr" -> "train.optimizer.lr"). A typo then names
- * the key that was meant instead of silently falling back to a default.
+ * the key that was meant instead of silently falling back to a default. Names that other
+ * tools use for a key (SparseML's final_sparsity, torch.nn.utils.prune's amount, Keras'
+ * epochs-style names) are no typos of ours, so a table maps them first.
  */
 #include "config/config_internal.h"
 
@@ -64,8 +66,53 @@ const char *elag_cfg_suggest(const char *path, const char *const *cands, size_t 
     return best;
 }
 
+/* Other tools' names: `name` is a last component in any section (a "." in it: the whole
+ * path); `key` is ours. */
+static const struct {
+    const char *name, *key;
+} cfg_other_names[] = {
+    {"sparsity", "prune.target"},           /* torch-pruning, Keras' target_sparsity */
+    {"target_sparsity", "prune.target"},    /* TensorFlow Model Optimization */
+    {"final_sparsity", "prune.target"},     /* SparseML GMPruningModifier, TF-MOT */
+    {"amount", "prune.target"},             /* torch.nn.utils.prune */
+    {"init_sparsity", "prune.initial"},     /* SparseML */
+    {"initial_sparsity", "prune.initial"},  /* TF-MOT PolynomialDecay */
+    {"start_epoch", "prune.start"},         /* SparseML */
+    {"begin_step", "prune.start"},          /* TF-MOT */
+    {"end_epoch", "prune.end"},             /* SparseML */
+    {"end_step", "prune.end"},              /* TF-MOT */
+    {"update_frequency", "prune.frequency"}, /* SparseML */
+    {"prune.schedule", "prune.method"},
+    {"prune.type", "prune.method"},
+    {"learning_rate", "train.optimizer.lr"},
+    {"max_epochs", "train.epochs"},         /* PyTorch Lightning */
+    {"num_epochs", "train.epochs"},
+    {"train.batch", "train.batch_size"},
+    {"train.optimizer.name", "train.optimizer.type"},
+    {"model.arch", "model.preset"},
+    {"model.architecture", "model.preset"},
+    {"model.name", "model.preset"},
+};
+
+/* Our key for another tool's name at `path`, or NULL. */
+static const char *cfg_other_name(const char *path)
+{
+    size_t up;
+    const char *last = cfg_last(path, &up);
+    for (size_t i = 0; i < sizeof cfg_other_names / sizeof cfg_other_names[0]; i++) {
+        const char *n = cfg_other_names[i].name;
+        if (strcmp(strchr(n, '.') ? path : last, n) == 0) return cfg_other_names[i].key;
+    }
+    return NULL;
+}
+
 const char *elag_cfg_suggest_key(const char *path, char *buf, size_t size)
 {
+    const char *other = cfg_other_name(path);
+    if (other) {
+        snprintf(buf, size, " (did you mean '%s'?)", other);
+        return buf;
+    }
     const char *cands[ELAG_CFG_MAX_KEYS];
     size_t n = 0;
     for (size_t i = 0; i < elag_cfg_n_keys && n < ELAG_CFG_MAX_KEYS; i++)

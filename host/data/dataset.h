@@ -36,6 +36,12 @@ elag_status elag_idx_load(const char *images_path, const char *labels_path, long
  * ELAG_FASHION_MNIST_DIR. */
 elag_status elag_fashion_mnist_load(const char *dir, int train, long limit, elag_dataset *out);
 
+/* The user's own data (data.dataset: npy): "<dir>/train_x.npy" and "train_y.npy" (train =
+ * 1) or the test_ pair; classes = 1 + the largest label of both label files. limit > 0
+ * keeps the first `limit` examples. Bad files are ELAG_ERR_INPUT naming the file
+ * (host/data/npy_dataset.c, docs/config.md "Your own data"). */
+elag_status elag_npy_dataset_load(const char *dir, int train, long limit, elag_dataset *out);
+
 /* A learnable synthetic set: class c has a random centre (Philox, seed) in `features`
  * dimensions; each example is its class centre plus Gaussian noise of std `noise`.
  * Labels cycle through the classes. `offset` shifts the example index so train and

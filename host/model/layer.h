@@ -26,6 +26,7 @@
 
 typedef struct elag_model elag_model;
 typedef struct elag_layer elag_layer;
+typedef struct elag_sparse_step_layer elag_sparse_step_layer; /* host/train/sparse_step.h */
 
 /* Per-sample feature shape (c, h, w); flat features are (features, 1, 1). */
 typedef struct elag_fshape {
@@ -73,6 +74,7 @@ typedef struct elag_layer_kind_def {
     int view;          /* when it aliases its input, forward and backward are identities */
     int spatial;       /* works on (C, H, W) planes: a model with none takes flat input */
     int sparse_weight; /* its first tensor is a weight the sparse formats can hold */
+    int sparse_train;  /* forward and backward run l->train_sp when the trainer set it */
 } elag_layer_kind_def;
 
 /* The table (kinds.c), indexed by elag_layer_kind. */
@@ -98,6 +100,8 @@ struct elag_layer {
     int direct;          /* conv2d: runs the backend's direct convolution, not im2col */
     elag_window win;     /* conv2d, pools */
     elag_sparse_dev *sp; /* inference: the weight as a prepared sparse matrix, or NULL */
+    elag_sparse_step_layer *train_sp; /* training: the weight's live sparse pattern and
+                                       * values (sparse_step.h), or NULL: dense */
 };
 
 /* ---- the parameter registry ---- */

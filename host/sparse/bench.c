@@ -76,9 +76,9 @@ int elag_bench_crossover(const double *s, const double *sp, int n, double *out)
     if (n < 1 || !(sp[n - 1] > 1.0)) return 0;
     int j = n - 1; /* first index of the winning tail */
     while (j > 0 && sp[j - 1] > 1.0) j--;
-    if (j == 0) {
+    if (j == 0) { /* it wins at every measured sparsity: the crossover is s[0] or below */
         *out = s[0];
-        return 1;
+        return 2;
     }
     double s0 = s[j - 1], s1 = s[j], p0 = sp[j - 1], p1 = sp[j];
     *out = s0 + (1.0 - p0) * (s1 - s0) / (p1 - p0); /* p1 > 1 >= p0, so p1 > p0 */
@@ -358,14 +358,19 @@ static elag_status sparse_series(bench_shape_run *s, const elag_bench_format *f,
 }
 
 /* Crossover of every sparse row's (batch, format) series, over this shape's rows: against
- * FP32 dense, and against dense-tf32 where every point of the series has it. */
-static void crossovers(bench_shape_run *s)
+ * FP32 dense, and against dense-tf32 where every point of the series has it. Out of memory
+ * is an error: rows without their crossovers would read as "none". */
+static elag_status crossovers(bench_shape_run *s)
 {
     int n = s->n_rows;
     double *sv = malloc(sizeof(double) * (size_t)(n ? n : 1));
     double *pv = malloc(sizeof(double) * (size_t)(n ? n : 1));
     int *idx = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!sv || !pv || !idx) goto done;
+    elag_status st = ELAG_OK;
+    if (!sv || !pv || !idx) {
+        st = elag_fail(ELAG_ERR_NOMEM, "bench: out of host memory");
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         elag_bench_row *r = &s->rows[i];
         if (!r->is_sparse) continue;
@@ -390,10 +395,11 @@ static void crossovers(bench_shape_run *s)
         }
         r->has_crossover_tf32 =
             all_tf32 ? elag_bench_crossover(sv, pv, cnt, &r->crossover_tf32) : -1;
-        if (r->has_crossover_tf32 != 1) r->crossover_tf32 = NAN;
+        if (r->has_crossover_tf32 < 1) r->crossover_tf32 = NAN;
     }
 done:
     free(sv), free(pv), free(idx);
+    return st;
 }
 
 /* Whether backend b can run format f, as its supports() answers (TF32 needs a GPU that has
@@ -492,7 +498,7 @@ static elag_status run_shape(elag_backend *b, const elag_bench_config *c,
     }
     if (n_sparse > 0) ELAG_TRY_GOTO(st, dense_pass(&s, dense, want_tf32, 1), done);
     finish_rows(&s);
-    crossovers(&s);
+    ELAG_TRY_GOTO(st, crossovers(&s), done);
     if (!want_dense) { /* drop the hidden baseline rows */
         int kept = 0;
         for (int i = 0; i < s.n_rows; i++)

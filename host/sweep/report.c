@@ -8,7 +8,7 @@
  *   report/layers.csv   the per-layer table.
  * A group is one method, one target sparsity and one value of every other swept key but
  * `seed`, so seeds are what the mean and deviation run over. Inference figures
- * (infer_samples_per_second, infer_latency_ms, written by the sweep runner from `elag
+ * (infer_samples_per_second, infer_latency_ms_median, written by the sweep runner from `elag
  * infer --json`) are used when rows carry them, averaged over the rows that have them
  * (a row with infer_error has none); when no row has any, the throughput is training
  * samples/s, and the tables say so. The file size is that of the CSR export
@@ -49,15 +49,32 @@ typedef struct report_ctx {
     int named;    /* groups are labelled by the swept `name` */
 } report_ctx;
 
-static double num(const cJSON *row, const char *key, double dflt)
+/* One name per figure (docs/outputs.md); ledgers written before issue 13 used these old
+ * names, read when the current one is absent. */
+static const char *const report_old_names[][2] = {
+    {"infer_latency_ms_median", "infer_latency_ms"},
+    {"prune.method", "prune_method"},
+    {"prune.target", "prune_target"},
+};
+
+static const cJSON *field(const cJSON *row, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+    for (size_t i = 0; !v && i < sizeof report_old_names / sizeof report_old_names[0]; i++)
+        if (!strcmp(key, report_old_names[i][0]))
+            v = cJSON_GetObjectItemCaseSensitive(row, report_old_names[i][1]);
+    return v;
+}
+
+static double num(const cJSON *row, const char *key, double dflt)
+{
+    const cJSON *v = field(row, key);
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 static const char *str(const cJSON *row, const char *key, const char *dflt)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+    const cJSON *v = field(row, key);
     return cJSON_IsString(v) ? v->valuestring : dflt;
 }
 
@@ -112,8 +129,9 @@ static double export_bytes(const cJSON *row)
 
 static elag_status add_row(report_ctx *c, const cJSON *row)
 {
-    const char *method = str(row, "prune_method", str(row, "prune.method", "?"));
-    double target = num(row, "prune_target", num(row, "prune.target", num(row, "sparsity", 0)));
+    const char *method = str(row, "prune.method", "?");
+    /* a dense run is the baseline at 0, whatever prune.target a `runs:` entry left it */
+    double target = strcmp(method, "none") ? num(row, "prune.target", num(row, "sparsity", 0)) : 0;
     char settings[512] = "";
     size_t n = 0;
     const cJSON *k;
@@ -141,7 +159,8 @@ static elag_status add_row(report_ctx *c, const cJSON *row)
     cJSON_ArrayForEach(layer, cJSON_GetObjectItemCaseSensitive(row, "layers"))
         if (str(layer, "name", NULL) && name_index(&c->layers, &c->n_layers, str(layer, "name", "")) < 0)
             return elag_fail(ELAG_ERR_NOMEM, "report: out of memory");
-    if (num(row, "infer_samples_per_second", -1) >= 0 || num(row, "infer_latency_ms", -1) >= 0)
+    if (num(row, "infer_samples_per_second", -1) >= 0 ||
+        num(row, "infer_latency_ms_median", -1) >= 0)
         c->have_infer = 1;
     if (export_bytes(row) >= 0) c->have_csr = 1;
     const char *how = str(row, "export", "csr");
@@ -264,7 +283,7 @@ static void write_md_tables(const report_ctx *c, FILE *f, int any_settings)
         fprintf(f, " %s |", fs);
         if (c->have_infer) {
             double lat, lat_sd, p99, p99_sd;
-            stats(g, "infer_latency_ms", &lat, &lat_sd);
+            stats(g, "infer_latency_ms_median", &lat, &lat_sd);
             stats(g, "infer_latency_ms_p99", &p99, &p99_sd);
             if (isnan(lat)) fprintf(f, " - |");
             else if (isnan(p99)) fprintf(f, " %.3f |", lat);
@@ -324,13 +343,14 @@ static elag_status write_csvs(const report_ctx *c, const char *rdir)
     fprintf(af.fp, "method,target_sparsity,settings,seeds,sparsity_mean,test_accuracy_mean,"
                    "test_accuracy_std,test_loss_mean,params_nonzero_mean,params_prunable,"
                    "model_bytes_mean,samples_per_second_mean,infer_samples_per_second_mean,"
-                   "infer_latency_ms_mean,infer_latency_ms_p99_mean,export_file_bytes_mean\n");
+                   "infer_latency_ms_median_mean,infer_latency_ms_p99_mean,"
+                   "export_file_bytes_mean\n");
     for (int i = 0; i < c->n_groups; i++) {
         const report_group *g = &c->groups[i];
         double m[9], sd;
         const char *keys[] = {"sparsity", "test_accuracy", "test_loss", "params_nonzero",
                               "samples_per_second", "infer_samples_per_second",
-                              "infer_latency_ms", "infer_latency_ms_p99", NULL};
+                              "infer_latency_ms_median", "infer_latency_ms_p99", NULL};
         double acc_sd = -1;
         for (int k = 0; k < 8; k++) {
             stats(g, keys[k], &m[k], &sd);

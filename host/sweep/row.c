@@ -150,7 +150,7 @@ void elag_sweep_row_add_infer(cJSON *row, const elag_sweep *sw, const char *dir,
         return;
     }
     static const char *const map[][2] = {{"samples_per_second", "infer_samples_per_second"},
-                                         {"latency_ms_median", "infer_latency_ms"},
+                                         {"latency_ms_median", "infer_latency_ms_median"},
                                          {"latency_ms_p99", "infer_latency_ms_p99"},
                                          {"test_accuracy", "infer_test_accuracy"},
                                          {"batch", "infer_batch"}};

@@ -15,7 +15,7 @@
  * (F and --thin from the sweep file's export:, csr and no thinning by default; <file> is
  * model[.thin].<F>.safetensors, model.csr.safetensors by default; infer's stdout, one JSON
  * object, goes to <dir>/infer.json). The row then carries infer_samples_per_second,
- * infer_latency_ms (median per batch), infer_latency_ms_p99, infer_test_accuracy,
+ * infer_latency_ms_median (median per batch), infer_latency_ms_p99, infer_test_accuracy,
  * export_file_bytes (and csr_file_bytes for the default export), or infer_error when export or infer failed (the
  * run is still ok: training succeeded). While a run goes, its folder's .lock is flock'ed,
  * so two sweep processes pointed at one folder never run the same id at once; a run is

@@ -12,12 +12,15 @@
  * A failure names the step, the epoch and the first tensor in registry order; the run
  * stops without writing a checkpoint (the last good one stays), and summary.json records
  * "status": "diverged" for the sweep. An evaluation loss that is not finite (weights
- * finite but so large that the logits overflow) is divergence too.
+ * finite but so large that the logits overflow) is divergence too. A weight that trains on
+ * its sparse pattern (sparse_step.h) is checked through its values arrays, which are the
+ * truth then: their sum lands in the tensor's first slot, its other slots are 0.
  */
 #include "train/trainer.h"
 
 #include "core/check.h"
 #include "train/report.h"
+#include "train/sparse_step.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -37,13 +40,25 @@ static elag_status sum_into(elag_trainer *t, float *slot, const float *x, const 
     return elag_be_row_sum(t->be, slot, x, p->rows, p->cols);
 }
 
+/* A live pattern's values array (nnz floats) summed into the tensor's slot. */
+static elag_status sum_values(elag_trainer *t, float *slot, const float *vals, int64_t nnz,
+                              const elag_param *p)
+{
+    ELAG_TRY(elag_be_fill(t->be, slot, (size_t)p->rows, 0.0f));
+    return nnz > 0 ? elag_be_row_sum(t->be, slot, vals, 1, (int)nnz) : ELAG_OK;
+}
+
 elag_status elag_finite_grads(elag_trainer *t)
 {
     const elag_model *m = &t->model;
     float *slot = t->check_dev;
     for (int j = 0; j < m->n_reg; j++) {
         const elag_param *p = &m->reg[j];
-        if (p->trainable) ELAG_TRY(sum_into(t, slot, m->grads + p->offset, p));
+        const elag_sparse_step_layer *L = elag_sparse_step_of(m, j);
+        if (L)
+            ELAG_TRY(sum_values(t, slot, L->g, L->nnz, p));
+        else if (p->trainable)
+            ELAG_TRY(sum_into(t, slot, m->grads + p->offset, p));
         slot += p->rows;
     }
     return ELAG_OK;
@@ -87,7 +102,11 @@ elag_status elag_finite_check(elag_trainer *t, long step, int epoch)
     const size_t rows = t->check_rows;
     float *slot = t->check_dev + rows;
     for (int j = 0; j < m->n_reg; j++) {
-        ELAG_TRY(sum_into(t, slot, m->params + m->reg[j].offset, &m->reg[j]));
+        const elag_sparse_step_layer *L = elag_sparse_step_of(m, j);
+        if (L)
+            ELAG_TRY(sum_values(t, slot, L->w, L->nnz, &m->reg[j]));
+        else
+            ELAG_TRY(sum_into(t, slot, m->params + m->reg[j].offset, &m->reg[j]));
         slot += m->reg[j].rows;
     }
     ELAG_TRY(elag_be_copy(t->be, t->check_dev + 2 * rows, m->stats, 2 * sizeof(float)));

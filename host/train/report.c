@@ -87,9 +87,12 @@ elag_status elag_report_summary(const char *path, const elag_config *cfg,
     cJSON_AddNumberToObject(o, "seed", (double)cfg->seed);
     cJSON_AddNumberToObject(o, "epochs", cfg->train.epochs);
     cJSON_AddNumberToObject(o, "steps", (double)s->steps);
-    cJSON_AddStringToObject(o, "prune_method", elag_prune_method_name(cfg->prune.method));
-    cJSON_AddStringToObject(o, "prune_scope", elag_prune_scope_name(cfg->prune.scope));
-    cJSON_AddNumberToObject(o, "prune_target",
+    /* the config's own names (one name per figure: a sweep's ledger row, which holds the
+     * swept config keys and these, then has each once); files from before said
+     * prune_method, prune_scope and prune_target, and the readers take both */
+    cJSON_AddStringToObject(o, "prune.method", elag_prune_method_name(cfg->prune.method));
+    cJSON_AddStringToObject(o, "prune.scope", elag_prune_scope_name(cfg->prune.scope));
+    cJSON_AddNumberToObject(o, "prune.target",
                             cfg->prune.method == ELAG_PRUNE_METHOD_NONE ? 0 : cfg->prune.target);
     cJSON_AddNumberToObject(o, "test_accuracy", s->test_accuracy);
     cJSON_AddNumberToObject(o, "test_loss", s->test_loss);

@@ -1,6 +1,6 @@
 /*
  * Run outputs as JSON: one metrics.jsonl line per log interval and per epoch, and
- * summary.json with the keys DESIGN.md lists, or the diverged marker (cJSON; atomic
+ * summary.json with the keys docs/outputs.md lists, or the diverged marker (cJSON; atomic
  * writes).
  */
 #ifndef ELAG_TRAIN_REPORT_H

@@ -26,6 +26,7 @@ static const char *const safe_keys[] = {
     "train.checkpoint_steps",
     "train.eval_every_epoch",
     "train.log_every",
+    "train.sparse_compute",
     "cuda.tf32",
 };
 

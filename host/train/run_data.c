@@ -1,6 +1,6 @@
 /*
- * Loads the datasets a config names: Fashion-MNIST / IDX from data.path or a
- * synthetic set, limits, validation split (the tail of the training set) and
+ * Loads the datasets a config names: Fashion-MNIST / IDX or the user's .npy files from
+ * data.path, or a synthetic set, limits, validation split (the tail of the training set) and
  * normalisation.
  */
 #include "train/train.h"
@@ -26,6 +26,10 @@ static elag_status load_sets(const elag_config *cfg, elag_run_data *d, int want_
         if (want_train)
             ELAG_TRY(elag_fashion_mnist_load(cfg->data.path, 1, cfg->data.train_limit, &d->train));
         return elag_fashion_mnist_load(cfg->data.path, 0, cfg->data.test_limit, &d->test);
+    case ELAG_DATASET_NPY:
+        if (want_train)
+            ELAG_TRY(elag_npy_dataset_load(cfg->data.path, 1, cfg->data.train_limit, &d->train));
+        return elag_npy_dataset_load(cfg->data.path, 0, cfg->data.test_limit, &d->test);
     case ELAG_DATASET_SYNTHETIC: {
         long n_train = cfg->data.synthetic.train, n_test = cfg->data.synthetic.test;
         if (cfg->data.train_limit > 0 && cfg->data.train_limit < n_train)

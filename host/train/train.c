@@ -15,6 +15,7 @@
 #include "io/atomic.h"
 #include "prune/dst.h"
 #include "prune/mask.h"
+#include "train/init_from.h"
 #include "train/report.h"
 
 #include <stdio.h>
@@ -46,6 +47,7 @@ static void shuffle_indices(int32_t *perm, long n, uint64_t seed, int epoch)
 void elag_trainer_free(elag_trainer *t)
 {
     if (!t) return;
+    elag_sparse_step_free(&t->sparse, &t->model);
     elag_prune_setup_free(&t->prune);
     elag_model_free(&t->model);
     if (t->be) {
@@ -90,6 +92,7 @@ static elag_status trainer_setup(elag_trainer *t)
     t->steps_per_epoch = (tr->n + batch - 1) / batch;
     t->total_steps = t->steps_per_epoch * cfg->train.epochs;
     ELAG_TRY(elag_prune_plan_init(&t->plan, cfg, t->total_steps));
+    ELAG_TRY(elag_sparse_step_init(&t->sparse, cfg, be));
     /* checks that every pattern fits its tensor: still before the run folder is made */
     if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE) {
         ELAG_TRY(elag_prune_setup_init(&t->prune, cfg, &t->model));
@@ -109,7 +112,8 @@ static elag_status trainer_setup(elag_trainer *t)
         return elag_fail(ELAG_ERR_NOMEM, "train: out of host memory");
     ELAG_TRY(elag_be_to_device(be, t->x_dev, tr->x, nx * sizeof(float)));
     ELAG_TRY(elag_be_to_device(be, t->y_dev, tr->y, (size_t)tr->n * sizeof(int32_t)));
-    return elag_model_init_params(&t->model, cfg->seed);
+    ELAG_TRY(elag_model_init_params(&t->model, cfg->seed));
+    return elag_train_init_from(&t->model, cfg); /* train.init_from: another run's weights */
 }
 
 elag_status elag_trainer_init(elag_trainer **out, const elag_config *cfg, elag_backend *be,
@@ -189,6 +193,7 @@ elag_status elag_trainer_mask_update(elag_trainer *t, long batch)
     elag_prune_setup *s = &t->prune;
     s->step = t->step;
     t->sparsity = elag_prune_plan_sparsity(&t->plan, t->step);
+    ELAG_TRY(elag_sparse_step_release(&t->sparse, m)); /* the update reads and writes dense */
     if (elag_prune_plan_is_regrow(&t->plan, t->step)) {
         int rigl = t->plan.method == ELAG_PRUNE_METHOD_RIGL;
         if (rigl) ELAG_TRY(grad_pass(t, batch)); /* the dense gradient of the step's batch */
@@ -206,6 +211,7 @@ elag_status elag_trainer_mask_update(elag_trainer *t, long batch)
         ELAG_TRY(elag_mask_update(m, s, t->sparsity));
         if (t->rewind_dev) ELAG_TRY(rewind_weights(t));
     }
+    ELAG_TRY(elag_sparse_step_build(&t->sparse, m)); /* the new masks' patterns */
     ELAG_TRY(elag_be_sync(t->be));
     t->mask_seconds += now_seconds() - t0;
     t->mask_updates++;
@@ -261,6 +267,7 @@ static elag_status save_checkpoint(elag_trainer *t, double elapsed)
                                   .epoch_correct = t->ep_correct,
                                   .epoch_samples = t->ep_samples};
     if (c.epoch_step == 0) c.epoch_loss_sum = c.epoch_correct = 0, c.epoch_samples = 0;
+    ELAG_TRY(elag_sparse_step_sync(&t->sparse, &t->model));
     static _Thread_local elag_checkpoint_extra extra[2 * ELAG_MAX_PARAMS];
     int n_extra = elag_trainer_extras(t, t->step, extra);
     ELAG_TRY(elag_checkpoint_save_extra(&t->model, t->cfg, &c, extra, n_extra, t->ckpt_path));
@@ -292,15 +299,19 @@ static elag_status run_epoch(elag_trainer *t, int epoch, long first)
     for (long i = first; i < t->steps_per_epoch; i++) {
         long start = i * m->max_batch;
         int b = (int)(n - start < m->max_batch ? n - start : m->max_batch);
-        if (t->rewind_dev && t->step == t->plan.rewind_step) /* the weights after N steps */
+        if (t->rewind_dev && t->step == t->plan.rewind_step) { /* the weights after N steps */
+            ELAG_TRY(elag_sparse_step_sync(&t->sparse, m));
             ELAG_TRY(elag_be_copy(be, t->rewind_dev, m->params, m->n_params * sizeof(float)));
+        }
         if (elag_prune_plan_is_update(&t->plan, t->step)) ELAG_TRY(elag_trainer_mask_update(t, i));
         ELAG_TRY(elag_be_gather_rows(be, m->rows, t->x_dev, t->perm_dev + start, b, m->input_dim));
         ELAG_TRY(elag_be_gather_i32(be, m->labels, t->y_dev, t->perm_dev + start, b));
         elag_pass pass = {.n = b, .training = 1, .step = t->step, .seed = cfg->seed};
         ELAG_TRY(elag_model_step(m, &pass));
-        if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE)
+        if (cfg->prune.method != ELAG_PRUNE_METHOD_NONE && t->prune.criterion->observe) {
+            ELAG_TRY(elag_sparse_step_sync_grads(&t->sparse, m)); /* observe reads dense */
             ELAG_TRY(elag_prune_observe(m, &t->prune)); /* criterion state: this step's w, g */
+        }
         double lr = elag_lr_at(cfg, t->step, t->total_steps);
         ELAG_TRY(elag_finite_grads(t));
         t->step++;
@@ -367,6 +378,7 @@ static elag_status finish(elag_trainer *t, int last_epoch, elag_train_summary *o
 {
     const elag_config *cfg = t->cfg;
     const elag_run_data *data = t->data;
+    ELAG_TRY(elag_sparse_step_sync(&t->sparse, &t->model)); /* the sparsity summary reads it */
     ELAG_TRY(elag_config_hash(cfg, out->config_hash));
     snprintf(out->device, sizeof out->device, "%s", t->be->name);
     out->steps = t->step;
@@ -401,6 +413,8 @@ elag_status elag_trainer_run(elag_trainer *t, elag_train_summary *out)
         last_epoch = t->opts.stop_after_epochs;
     int first_epoch = (int)(t->step / t->steps_per_epoch);
     long first = t->step % t->steps_per_epoch;
+    if (t->masks_active) /* resumed with masks in force: their patterns */
+        ELAG_TRY(elag_sparse_step_build(&t->sparse, &t->model));
     for (int epoch = first_epoch; epoch < last_epoch; epoch++) {
         ELAG_TRY(run_epoch(t, epoch, epoch == first_epoch ? first : 0));
         int every = cfg->train.checkpoint_every;

@@ -9,6 +9,7 @@
 #include "prune/mask.h"
 #include "prune/schedule.h"
 #include "train/checkpoint.h"
+#include "train/sparse_step.h"
 #include "train/train.h"
 
 struct elag_trainer {
@@ -19,6 +20,7 @@ struct elag_trainer {
     elag_model model;
     elag_prune_plan plan;
     elag_prune_setup prune; /* criterion, granularity, allocation: built once (pruning runs) */
+    elag_sparse_step sparse; /* layers that train on their mask's pattern (sparse_step.h) */
     float *x_dev;       /* device (n_train, features) */
     int32_t *y_dev;     /* device (n_train) */
     int32_t *perm_dev;  /* device (n_train) */

@@ -80,7 +80,9 @@ typedef struct elag_bench_row {
     double speedup_vs_dense; /* dense FP32 median / this median, same shape and batch */
     double speedup_vs_tf32;  /* dense TF32 median / this median; NaN when not measured */
     int is_sparse;
-    int has_crossover;                  /* sparse rows: a crossover exists (else "none") */
+    int has_crossover;                  /* sparse rows: 1 a crossover exists, 2 the format wins
+                                         * at every measured sparsity (the crossover is
+                                         * `crossover` or lower: shown "<=0.50"), 0 "none" */
     double crossover;                   /* lowest sparsity above which this format beats dense */
     int threads, repeat, warmup, inner; /* inner: products per timed sample */
     /* version 2 */
@@ -88,8 +90,8 @@ typedef struct elag_bench_row {
                        * to TF32 (dense-tf32; Blocked-ELL on CUDA, which cuSPARSE runs on
                        * tensor cores only): compare a tf32 row with dense-tf32 */
     int has_crossover_tf32; /* sparse rows: 1 crossover_tf32 holds the sparsity above which
-                             * the format beats dense-tf32, 0 it never does, -1 dense-tf32
-                             * was not measured */
+                             * the format beats dense-tf32 (2: at or below, as has_crossover),
+                             * 0 it never does, -1 dense-tf32 was not measured */
     double crossover_tf32;
 } elag_bench_row;
 
@@ -152,18 +154,22 @@ typedef struct elag_bench_net_options {
 /* Fills *opts with the defaults of `version`; ELAG_ERR_USAGE for an unknown version. */
 elag_status elag_bench_net_options_init(elag_bench_net_options *opts, unsigned int version);
 
-#define ELAG_BENCH_NET_RESULT_VERSION 1
+/* 2: the p10 / p90 spread (a caller built against version 1 gets the medians only). */
+#define ELAG_BENCH_NET_RESULT_VERSION 2
 
 typedef struct elag_bench_net_result {
     unsigned int version; /* set by the caller: ELAG_BENCH_NET_RESULT_VERSION */
     int batch;
     double dense_ms;  /* median ms of a forward with every weight dense */
     double sparse_ms; /* median ms of a forward with each weight in its export format */
+    /* version 2: the 10th and 90th percentiles of the same forwards (linear interpolation
+     * between ranks): a wide spread means the timings are not to be trusted */
+    double dense_ms_p10, dense_ms_p90, sparse_ms_p10, sparse_ms_p90;
 } elag_bench_net_result;
 
 #define ELAG_BENCH_NET_RESULT_INIT                                                                 \
     {                                                                                              \
-        ELAG_BENCH_NET_RESULT_VERSION, 0, 0, 0                                                     \
+        ELAG_BENCH_NET_RESULT_VERSION, 0, 0, 0, 0, 0, 0, 0                                         \
     }
 
 /* Times net on `device` at opts->batch samples of uniform random inputs in [-1, 1): its

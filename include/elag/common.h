@@ -55,6 +55,12 @@ int elag_status_exit_code(elag_status s);
 const char *elag_status_name(elag_status s);
 const char *elag_version(void);
 
+/* "Did you mean": the candidate closest to `word` (a mistyped command, option or config
+ * key) by edit distance, at most 2 edits (1 for names of 3 characters or fewer), or NULL
+ * when none is that close. Dotted names compare their last component among siblings
+ * first, as config keys do (host/config/suggest.c). `word` itself is never suggested. */
+const char *elag_suggest(const char *word, const char *const *candidates, size_t n);
+
 /* A one-line note for the user that is not an error, e.g. what the device "auto" chose
  * ("no CUDA device found, using the CPU (8 threads)"). Option structs that take one call
  * it at most once per note, before the work it is about; `user` is the struct's own

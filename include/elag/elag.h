@@ -5,6 +5,7 @@
  *   elag/backend.h  devices: "auto", "cpu", "cpu-ref", "cuda", "cuda:N" (elag_device_t)
  *   elag/model.h    a trained, pruned network read from an export file (elag_net_t)
  *   elag/infer.h    running a network on a device, a float batch at a time (elag_infer_t)
+ *   elag/array.h    the user's arrays in .npy / .safetensors files (inputs, logits)
  *   elag/train.h    training (and pruning) the model a config file describes into a run
  *                   folder (elag_run_train), evaluating its checkpoint (elag_run_eval)
  *   elag/export.h   a checkpoint as a network in inference form, converted to dense, CSR,
@@ -13,6 +14,7 @@
  *   elag/sweep.h    sweeps: a grid of runs, its ledger and the commands of its runs
  *   elag/sensitivity.h  per-layer pruning sensitivity of a checkpoint or a config, and
  *                   per-layer targets for a global sparsity budget
+ *   elag/onnx.h     a network written as ONNX; an ONNX model imported as a checkpoint
  *
  * Conventions (libgit2's): handles are opaque (`*_t`) and made by `_open`, freed by `_free`
  * (`_free(NULL)` does nothing); functions return an elag_status (ELAG_OK == 0, errors < 0)
@@ -27,10 +29,12 @@
 #include "backend.h"
 #include "model.h"
 #include "infer.h"
+#include "array.h"
 #include "train.h"
 #include "export.h"
 #include "bench.h"
 #include "sweep.h"
 #include "sensitivity.h"
+#include "onnx.h"
 
 #endif /* ELAG_ELAG_H */

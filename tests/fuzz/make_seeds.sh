@@ -17,7 +17,7 @@ FASHION=${ELAG_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/elag-seeds.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 rm -rf "$OUT"
-mkdir -p "$OUT"/{config,safetensors,export,idx,ledger}
+mkdir -p "$OUT"/{config,safetensors,export,idx,ledger,onnx}
 
 # ---- config ----
 for f in "$SRC"/configs/*.yaml "$SRC"/tests/data/bad/good.yaml; do
@@ -55,6 +55,7 @@ for m in mlp cnn; do
   # thinned: its "thinned" metadata ([kept, original] per layer) is read back too
   "$ELAG" export "$WORK/$m/model.safetensors" --format csr --thin \
     -o "$OUT/export/$m-csr-thin.safetensors" >/dev/null
+  "$ELAG" export "$WORK/$m/model.safetensors" --format onnx -o "$OUT/onnx/$m.onnx" >/dev/null
 done
 # A few near-misses from the bad-input corpus (tests/data/bad/make_bad.py) as well.
 mkdir -p "$WORK/bad/good"

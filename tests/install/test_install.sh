@@ -140,6 +140,12 @@ eval "$EXPORT_CMD" >"$WORK/export.log" 2>&1 || fail_log "export: $EXPORT_CMD" "$
 [ -s "$EXPORT" ] || fail "the export command left no $EXPORT"
 
 # ---- 3. examples/infer.c through pkg-config, CPU-only ----
+# what elag.pc asks for, with every Requires expanded, names no CUDA library (issue 13)
+pc_libs=$(pkg-config --libs --static elag) || fail "pkg-config --libs --static elag failed"
+case "$pc_libs" in
+*cuda* | *cublas* | *cusparse*) fail "pkg-config --libs elag names a CUDA library: $pc_libs" ;;
+esac
+echo "ok: pkg-config --libs --static elag: $pc_libs"
 # shellcheck disable=SC2046 # pkg-config output is meant to be split into flags
 "$CC" -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$WORK/infer_cpu" "$SRC/examples/infer.c" \
     $(pkg-config --cflags --libs elag) >"$WORK/cc-cpu.log" 2>&1 ||

@@ -10,6 +10,8 @@ tests/test_bad_inputs.c makes with the CLI first. This writes, next to them:
   ckpt/*.safetensors   corrupt checkpoints (header, metadata numbers, tensors)
   exp/*.safetensors    corrupt exports (metadata numbers, shapes, block sizes, arrays)
   idx/<case>/          IDX data folders whose training images or labels are bad
+  npy/*                the user's inputs for `infer --inputs`, each bad in one way
+  npy-data/<case>/     data.dataset npy folders (train_x.npy ... test_y.npy), one file bad
   config/binary.yaml   a config that is not text
 
 cases.txt names each file and the command that must refuse it. Every file here is
@@ -239,6 +241,80 @@ def idx(d):
             write(os.path.join(folder, name), data)
 
 
+def npy_bytes(descr, shape, data, fortran=False, version=1, header=None):
+    """A .npy file as numpy writes it (header padded to 64 bytes, '\\n' at its end)."""
+    if header is None:
+        dims = "".join(f"{n}, " for n in shape) if len(shape) != 1 else f"{shape[0]},"
+        header = (f"{{'descr': '{descr}', 'fortran_order': {fortran}, "
+                  f"'shape': ({dims.rstrip(', ') if len(shape) > 1 else dims}), }}")
+    pre = 10 if version == 1 else 12
+    pad = (64 - (pre + len(header) + 1) % 64) % 64
+    h = (header + " " * pad + "\n").encode()
+    size = struct.pack("<H", len(h)) if version == 1 else struct.pack("<I", len(h))
+    return b"\x93NUMPY" + bytes([version, 0]) + size + h + data
+
+
+def f32(values):
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def i64(values):
+    return struct.pack(f"<{len(values)}q", *values)
+
+
+def npy(d):
+    """Inputs for good.yaml's network (8 features, 3 classes) and npy dataset folders."""
+    n = 8
+    x = [((i * 37) % 19) / 19.0 for i in range(n * 8)]
+    out = os.path.join(d, "npy")
+    write(f"{out}/inputs-features-7.npy", npy_bytes("<f4", (n, 7), f32(x[: n * 7])))
+    write(f"{out}/inputs-int64.npy", npy_bytes("<i8", (n, 8), i64(range(n * 8))))
+    write(f"{out}/inputs-fortran.npy", npy_bytes("<f4", (n, 8), f32(x), fortran=True))
+    write(f"{out}/inputs-big-endian.npy", npy_bytes(">f4", (n, 8), struct.pack(f">{n * 8}f", *x)))
+    write(f"{out}/inputs-truncated.npy", npy_bytes("<f4", (n, 8), f32(x))[:-3])
+    write(f"{out}/inputs-trailing.npy", npy_bytes("<f4", (n, 8), f32(x) + b"\0" * 4))
+    write(f"{out}/inputs-header-cut.npy", npy_bytes("<f4", (n, 8), f32(x))[:40])
+    write(f"{out}/inputs-shape-overflow.npy",
+          npy_bytes("<f4", (1 << 40, 1 << 40), f32(x)))
+    write(f"{out}/inputs-header-code.npy",
+          npy_bytes("<f4", (n, 8), f32(x), header="__import__('os').system('true')"))
+    write(f"{out}/inputs-version-9.npy", npy_bytes("<f4", (n, 8), f32(x), version=9))
+    write(f"{out}/inputs-scalar.npy", npy_bytes("<f4", (), f32(x[:1]), header=(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (), }")))
+    write(f"{out}/inputs-float64-huge.npy",
+          npy_bytes("<f8", (1, 8), struct.pack("<8d", 1, 2, 3, 4, 5, 6, 7, 1e300)))
+    one = [["x", "F32", [n, 8], bytearray(f32(x))]]
+    st(f"{out}/inputs-two-tensors.safetensors", {}, one + [["y", "F32", [1], bytearray(f32([0]))]])
+    st(f"{out}/inputs-i64.safetensors", {}, [["x", "I64", [n, 8], bytearray(i64(range(n * 8)))]])
+    st(f"{out}/inputs-rank-1.safetensors", {}, [["x", "F32", [n * 8], bytearray(f32(x))]])
+
+    labels = [i % 3 for i in range(n)]
+    good = {
+        "train_x.npy": npy_bytes("<f4", (n, 8), f32(x)),
+        "train_y.npy": npy_bytes("<i8", (n,), i64(labels)),
+        "test_x.npy": npy_bytes("<f4", (n, 8), f32(x)),
+        "test_y.npy": npy_bytes("<i8", (n,), i64(labels)),
+    }
+    cases = {
+        "count-mismatch": {"train_y.npy": npy_bytes("<i8", (n + 1,), i64(labels + [0]))},
+        "labels-float": {"train_y.npy": npy_bytes("<f4", (n,), f32(labels))},
+        "label-negative": {"train_y.npy": npy_bytes("<i8", (n,), i64(labels[:-1] + [-1]))},
+        "label-huge": {"train_y.npy": npy_bytes("<i8", (n,), i64(labels[:-1] + [1 << 40]))},
+        "labels-2d": {"train_y.npy": npy_bytes("<i8", (n, 1), i64(labels))},
+        "one-class": {"train_y.npy": npy_bytes("<i8", (n,), i64([0] * n)),
+                      "test_y.npy": npy_bytes("<i8", (n,), i64([0] * n))},
+        "x-truncated": {"train_x.npy": good["train_x.npy"][:-1]},
+        "x-1d": {"train_x.npy": npy_bytes("<f4", (n * 8,), f32(x))},
+        "test-y-missing": {"test_y.npy": None},
+    }
+    for case, files in cases.items():
+        folder = os.path.join(d, "npy-data", case)
+        os.makedirs(folder, exist_ok=True)
+        for name, data in {**good, **files}.items():
+            if data is not None:
+                write(os.path.join(folder, name), data)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -246,6 +322,7 @@ def main():
     checkpoints(d)
     exports(d)
     idx(d)
+    npy(d)
     write(os.path.join(d, "config", "binary.yaml"), b"\x00\x01\xfe\xffname: x\n\x00")
 
 
