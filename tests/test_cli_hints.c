@@ -74,6 +74,8 @@ Test(cli_hints, mistyped_options)
     one_line("bench model m.safetensors --repaet 3", "(did you mean '--repeat'?)");
     one_line("train tiny.yaml --forse", "(did you mean '--force'?)");
     one_line("eval m.safetensors --jsno", "(did you mean '--json'?)");
+    one_line("export m.safetensors --fromat csr", "(did you mean '--format'?)");
+    one_line("import m.onnx --froce", "(did you mean '--force'?)");
     one_line("train tiny.yaml --frobnicate", "unknown option '--frobnicate' (see");
 }
 

@@ -154,7 +154,7 @@ int elag_cmd_export(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("export", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("export", argv[i], export_usage);
         if (model) return elag_cli_usage_error("export", "unexpected argument '%s'", argv[i]);
         model = argv[i];
     }

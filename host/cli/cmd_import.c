@@ -58,7 +58,7 @@ int elag_cmd_import(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return elag_cli_usage_error("import", "unknown option '%s'", argv[i]);
+            return elag_cli_unknown_option("import", argv[i], import_usage);
         if (model) return elag_cli_usage_error("import", "unexpected argument '%s'", argv[i]);
         model = argv[i];
     }
