@@ -187,6 +187,38 @@ Test(api, train_export_infer)
                                    ELAG_TOL_FAST_ABS, ELAG_TOL_FAST_REL),
                  0);
 
+    /* "auto" on an MLP: the whole-net check (every layer CSR against the layers' own
+     * choices) and the formats agree, and the logits do not move */
+    {
+        elag_net_t *a = NULL;
+        OK(elag_net_open(&a, exp));
+        OK(elag_net_convert(a, "dense", NULL)); /* start from formats that are not all CSR */
+        elag_device_options co = ELAG_DEVICE_OPTIONS_INIT;
+        co.device = "cpu";
+        elag_device_t *cpu = NULL;
+        OK(elag_device_open(&cpu, &co));
+        OK(elag_net_convert(a, "auto", cpu));
+        const char *note = elag_net_auto_note(a);
+        int all_csr = 1;
+        for (int i = 0; i < elag_net_weight_count(a); i++) {
+            elag_weight_info w;
+            OK(elag_net_weight(a, i, &w));
+            all_csr &= strcmp(w.format, "csr") == 0;
+        }
+        if (!note[0] || strstr(note, "kept every layer csr"))
+            cr_expect(all_csr, "auto note '%s' but not every layer is csr", note);
+        else
+            cr_expect(strstr(note, "kept the layers' own choices") && !all_csr, "note '%s'", note);
+        cr_expect(!note[0] || strstr(note, "whole forward pass at batch 256"), "%s", note);
+        float got[SAMPLES * 3];
+        run_net(a, NULL, "cpu-ref", SAMPLES, 0, x, SAMPLES, got);
+        cr_expect_eq(elag_test_compare("auto vs csr", got, sparse, SAMPLES * 3, ELAG_TOL_FAST_ABS,
+                                       ELAG_TOL_FAST_REL),
+                     0);
+        elag_device_free(cpu);
+        elag_net_free(a);
+    }
+
     /* one device, two sessions: 10 samples in pieces of 3, and sample 7 alone */
     elag_device_options dop = ELAG_DEVICE_OPTIONS_INIT;
     dop.device = "cpu-ref";

@@ -25,6 +25,7 @@ struct elag_device {
 struct elag_net {
     elag_export e;
     elag_export_timing *timings; /* (e.n_tensors) after an "auto" conversion, else NULL */
+    char auto_note[256];         /* what "auto" compared for the whole net, or "" */
 };
 
 /* Tensor index (into net->e.t) of weight i, or -1 when there is no weight i. */

@@ -53,7 +53,10 @@ elag_status elag_net_convert(elag_net_t *net, const char *format, elag_device_t 
             return elag_fail(ELAG_ERR_NOMEM, "elag_net_convert: out of host memory");
     }
     memset(net->timings, 0, (size_t)net->e.n_tensors * sizeof *net->timings);
-    return elag_export_choose_auto(&net->e, device->be, ELAG_EXPORT_AUTO_BATCH, net->timings);
+    net->auto_note[0] = '\0';
+    ELAG_TRY(elag_export_choose_auto(&net->e, device->be, ELAG_EXPORT_AUTO_BATCH, net->timings));
+    return elag_export_prefer_csr_chain(&net->e, device->be, ELAG_EXPORT_AUTO_BATCH, net->timings,
+                                        net->auto_note, sizeof net->auto_note);
 }
 
 elag_status elag_net_save(const elag_net_t *net, const char *path)
@@ -78,6 +81,11 @@ elag_status elag_net_weight_timing(const elag_net_t *net, int i, elag_weight_tim
     out->bell32_ms = tm->bell32_ms;
     snprintf(out->refused, sizeof out->refused, "%s", tm->refused);
     return ELAG_OK;
+}
+
+const char *elag_net_auto_note(const elag_net_t *net)
+{
+    return net ? net->auto_note : "";
 }
 
 elag_status elag_thin_options_init(elag_thin_options *opts, unsigned int version)

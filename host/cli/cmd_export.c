@@ -109,6 +109,7 @@ static void print_layers(const elag_net_t *net, int is_auto)
             elag_net_weight_timing(net, i, &tm) == ELAG_OK && tm.refused[0])
             printf("%s: skipped %s\n", w.layer, tm.refused);
     }
+    if (is_auto && elag_net_auto_note(net)[0]) printf("auto: %s\n", elag_net_auto_note(net));
 }
 
 /* What --thin removed per layer, and what its check measured. */

@@ -111,6 +111,14 @@ typedef struct elag_export_timing {
 elag_status elag_export_choose_auto(elag_export *e, elag_backend *be, int batch,
                                     elag_export_timing *timings);
 
+/* After elag_export_choose_auto on an MLP whose layers it left in mixed formats: times the
+ * whole forward pass at `batch` as chosen and with every weight CSR (which runs tile-major
+ * where the backend can, no repacking between layers, so the chain can beat the sum of its
+ * layers' timings) and keeps the faster. note (size bytes) says what was compared, or is
+ * "" when the check did not apply. */
+elag_status elag_export_prefer_csr_chain(elag_export *e, elag_backend *be, int batch,
+                                         elag_export_timing *timings, char *note, size_t size);
+
 /* Writes the export atomically (host/io); the layers keep their current formats. */
 elag_status elag_export_save(const elag_export *e, const char *path);
 

@@ -8,6 +8,8 @@
  * through supports() (cuSPARSE's Blocked-ELL before compute capability 8.0) or refused by
  * sparse_create itself (ELAG_ERR_UNSUPPORTED): the export then takes the fastest format
  * the device runs instead of failing, and the timing says why (as `bench` notes it).
+ * An MLP left in mixed formats is then timed whole, as chosen and all CSR (a CSR chain runs
+ * tile-major: elag_export_prefer_csr_chain).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "sparse/export.h"
@@ -196,4 +198,72 @@ done:
     elag_be_release(be, x);
     elag_be_release(be, y);
     return st;
+}
+
+/* Median ms of the whole forward pass of e on be at `batch` random rows. */
+static elag_status time_net(const elag_export *e, elag_backend *be, int batch, double *ms)
+{
+    elag_sparse_net net;
+    ELAG_TRY(elag_sparse_net_init(&net, e, be, batch, 0));
+    float *x = malloc((size_t)batch * net.input_dim * sizeof *x);
+    float *logits = malloc((size_t)batch * net.classes * sizeof *logits);
+    double t[AUTO_MAX_REPEAT];
+    int n = 0;
+    elag_status st = x && logits ? ELAG_OK : elag_fail(ELAG_ERR_NOMEM, "export: out of memory");
+    for (size_t i = 0; x && i < (size_t)batch * net.input_dim; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    for (int w = 0; st == ELAG_OK && w < 2; w++) st = elag_sparse_net_forward(&net, x, batch, logits);
+    const double start = now_seconds();
+    while (st == ELAG_OK && n < AUTO_MAX_REPEAT &&
+           (n < AUTO_MIN_REPEAT || now_seconds() - start < AUTO_BUDGET_SECONDS)) {
+        const double t0 = now_seconds();
+        st = elag_sparse_net_forward(&net, x, batch, logits);
+        t[n++] = (now_seconds() - t0) * 1e3;
+    }
+    free(x);
+    free(logits);
+    elag_sparse_net_free(&net);
+    if (st != ELAG_OK) return st;
+    for (int i = 1; i < n; i++) /* insertion sort: n <= AUTO_MAX_REPEAT */
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            const double v = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = v;
+        }
+    *ms = t[n / 2];
+    return ELAG_OK;
+}
+
+elag_status elag_export_prefer_csr_chain(elag_export *e, elag_backend *be, int batch,
+                                         elag_export_timing *timings, char *note, size_t size)
+{
+    note[0] = '\0';
+    int mixed = 0;
+    for (int i = 0; i < e->n_tensors; i++) {
+        const elag_export_tensor *t = &e->t[i];
+        if (!t->is_weight) continue;
+        if (t->columns_per_sample != 1) return ELAG_OK; /* a convolution: no CSR chain */
+        mixed |= t->w.format != ELAG_SPARSE_FORMAT_CSR;
+    }
+    if (!mixed) return ELAG_OK;
+    double chosen_ms, csr_ms;
+    ELAG_TRY(time_net(e, be, batch, &chosen_ms));
+    for (int i = 0; i < e->n_tensors; i++)
+        if (e->t[i].is_weight) ELAG_TRY(elag_export_convert(e, i, ELAG_SPARSE_FORMAT_CSR, 16));
+    ELAG_TRY(time_net(e, be, batch, &csr_ms));
+    const int keep_csr = csr_ms < chosen_ms;
+    for (int i = 0; i < e->n_tensors; i++) {
+        if (!e->t[i].is_weight) continue;
+        if (keep_csr) {
+            timings[i].chosen = ELAG_SPARSE_FORMAT_CSR;
+            timings[i].block = 0;
+        } else {
+            ELAG_TRY(elag_export_convert(e, i, timings[i].chosen,
+                                         timings[i].block ? timings[i].block : 16));
+        }
+    }
+    snprintf(note, size, "whole forward pass at batch %d: every layer csr %.4f ms, the layers' "
+             "own choices %.4f ms: kept %s", batch, csr_ms, chosen_ms,
+             keep_csr ? "every layer csr" : "the layers' own choices");
+    return ELAG_OK;
 }

@@ -57,6 +57,11 @@ typedef struct elag_weight_timing {
  * all 0 when net was not converted with "auto". ELAG_ERR_USAGE for a bad i. */
 elag_status elag_net_weight_timing(const elag_net_t *net, int i, elag_weight_timing *out);
 
+/* After an "auto" conversion of an MLP that left its layers in mixed formats: what the
+ * whole-net check compared (every layer CSR, which runs tile-major, against the layers'
+ * own choices) and kept; "" otherwise. Valid while net lives. */
+const char *elag_net_auto_note(const elag_net_t *net);
+
 /* ---- thinning: `elag export MODEL --thin` ---- */
 
 #define ELAG_THIN_OPTIONS_VERSION 1
