@@ -484,16 +484,24 @@ void elag_be_sparse_destroy(elag_backend *b, elag_sparse_dev *a)
     if (a != NULL) b->sparse_destroy(b, a);
 }
 
+/* What sparse_mm and sparse_mm_tiled ask of a product: a matrix, 0 <= n <= max_n, and the
+ * operands that n columns of it need. */
+static elag_status check_sparse_product(const char *op, const elag_sparse_dev *a, const float *x,
+                                        int n, const float *y)
+{
+    if (a == NULL) return elag_fail(ELAG_ERR_INTERNAL, "%s: no matrix", op);
+    const elag_sparse_head *h = (const elag_sparse_head *)a; /* its first member */
+    if (n < 0 || n > h->max_n)
+        return elag_fail(ELAG_ERR_INTERNAL, "%s: n = %d outside [0, max_n = %d]", op, n, h->max_n);
+    if (n > 0 && ((h->rows > 0 && y == NULL) || (h->cols > 0 && x == NULL)))
+        return null_operand(op, "x or y");
+    return ELAG_OK;
+}
+
 elag_status elag_be_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                               const float *bias, int relu, float *y)
 {
-    if (a == NULL) return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: no matrix");
-    const elag_sparse_head *h = (const elag_sparse_head *)a; /* its first member */
-    if (n < 0 || n > h->max_n)
-        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm: n = %d outside [0, max_n = %d]", n,
-                         h->max_n);
-    if (n > 0 && ((h->rows > 0 && y == NULL) || (h->cols > 0 && x == NULL)))
-        return null_operand("sparse_mm", "x or y");
+    ELAG_TRY(check_sparse_product("sparse_mm", a, x, n, y));
     return b->sparse_mm(b, a, x, n, bias, relu, y);
 }
 
@@ -505,14 +513,11 @@ int elag_be_sparse_tile(elag_backend *b, const elag_sparse_dev *a)
 elag_status elag_be_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                                     const float *bias, int relu, float *y)
 {
+    ELAG_TRY(check_sparse_product("sparse_mm_tiled", a, x, n, y));
     const int t = elag_be_sparse_tile(b, a);
     if (t <= 0) return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm_tiled: no tiled product here");
-    const elag_sparse_head *h = (const elag_sparse_head *)a;
-    if (n < 0 || n > h->max_n || n % t != 0)
-        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm_tiled: n = %d not a multiple of %d in "
-                         "[0, max_n = %d]", n, t, h->max_n);
-    if (n > 0 && ((h->rows > 0 && y == NULL) || (h->cols > 0 && x == NULL)))
-        return null_operand("sparse_mm_tiled", "x or y");
+    if (n % t != 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_mm_tiled: n = %d not a multiple of %d", n, t);
     return b->sparse_mm_tiled(b, a, x, n, bias, relu, y);
 }
 

@@ -224,13 +224,8 @@ static elag_status time_net(const elag_export *e, elag_backend *be, int batch, d
     free(logits);
     elag_sparse_net_free(&net);
     if (st != ELAG_OK) return st;
-    for (int i = 1; i < n; i++) /* insertion sort: n <= AUTO_MAX_REPEAT */
-        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
-            const double v = t[j];
-            t[j] = t[j - 1];
-            t[j - 1] = v;
-        }
-    *ms = t[n / 2];
+    double p99;
+    elag_latency_percentiles(t, n, ms, &p99);
     return ELAG_OK;
 }
 
