@@ -170,6 +170,39 @@ cudaError_t elag_cuda_dropout_forward(float *y, float *keep, const float *x, siz
                                       uint64_t seed, uint64_t stream_id, uint64_t offset,
                                       cudaStream_t stream);
 
+/* ---- sparse_pattern.cu ---- (sparse training: host/cuda/cuda_sparse_train.c)
+ * A pattern is the CSR structure of a mask (rows, cols): indptr (rows + 1), indices and
+ * rowid (nnz: the column and the row of each kept entry, in CSR order). */
+/* counts(rows) = kept entries (mask != 0; NaN is kept) of each row of mask(rows, cols). */
+cudaError_t elag_cuda_pattern_count(const float *mask, int rows, int cols, int32_t *counts,
+                                    cudaStream_t stream);
+/* indices and rowid (nnz) of mask(rows, cols), given indptr (rows + 1) from the counts:
+ * each row's kept entries in increasing column order. */
+cudaError_t elag_cuda_pattern_fill(const float *mask, int rows, int cols, const int32_t *indptr,
+                                   int32_t *indices, int32_t *rowid, cudaStream_t stream);
+/* vals[q] = dense(?, cols)[rowid[q]][indices[q]] for q < nnz. */
+cudaError_t elag_cuda_pattern_gather(float *vals, const float *dense, const int32_t *rowid,
+                                     const int32_t *indices, int cols, size_t nnz,
+                                     cudaStream_t stream);
+/* dense(?, cols)[rowid[q]][indices[q]] = vals[q] for q < nnz; other entries untouched. */
+cudaError_t elag_cuda_pattern_scatter(float *dense, const float *vals, const int32_t *rowid,
+                                      const int32_t *indices, int cols, size_t nnz,
+                                      cudaStream_t stream);
+/* dst[q] = src[perm[q]] for q < nnz (W's values in W^T's CSR order); no overlap. */
+cudaError_t elag_cuda_pattern_permute(float *dst, const float *src, const int32_t *perm,
+                                      size_t nnz, cudaStream_t stream);
+/* out[q] = sum over c < n of dy(?, n)[rowid[q]][c] * x(?, n)[indices[q]][c], one warp per
+ * entry in a fixed order (n <= 0: zeros). The fallback where cuSPARSE's SDDMM refuses. */
+cudaError_t elag_cuda_pattern_sddmm(float *out, const float *dy, const float *x,
+                                    const int32_t *rowid, const int32_t *indices, int n,
+                                    size_t nnz, cudaStream_t stream);
+/* y(rows, n) = A x, A the CSR (indptr, indices, vals) with rows rows, x (?, n): one warp per
+ * row, each output one sum in CSR order (empty rows give 0). The fallback where cuSPARSE's
+ * SpMM refuses row-major operands. */
+cudaError_t elag_cuda_pattern_spmm(float *y, const float *vals, const int32_t *indptr,
+                                   const int32_t *indices, const float *x, int rows, int n,
+                                   cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -247,6 +247,107 @@ OPS_CASE(sparse_mm_tiled)
     }
 }
 
+/* The chain of tiled products (an MLP run tile-major, host/sparse/infer.c): from a
+ * sample-major batch to sample-major logits, equal to the layers run one by one with
+ * sparse_mm on cpu-ref; on the fast CPU backend (3 threads) at 1 tile (rows split), 3 tiles
+ * (a tile per thread) and 4 (3 tiles per thread, then one split), each bit for bit what
+ * one thread computes. The wrapper refuses a chain whose shapes do not follow on. */
+enum { CH_IN = 600, CH_LINKS = 3 };
+static const int ch_rows[CH_LINKS] = {40, 24, 10};
+
+OPS_CASE(sparse_chain_tiled)
+{
+    elag_backend *be = T.b;
+    elag_sparse_host h[CH_LINKS];
+    elag_sparse_dev *d[CH_LINKS] = {0};
+    float *bias[CH_LINKS];
+    int cols = CH_IN;
+    const int max_n = 4 * 128;
+    for (int i = 0; i < CH_LINKS; i++) {
+        const int rows = ch_rows[i];
+        float *w = hrnd((size_t)rows * cols, -1.0f, 1.0f, 1400 + i);
+        float *u = hrnd((size_t)rows * cols, 0, 1, 1410 + i);
+        for (int k = 0; k < rows * cols; k++)
+            if (u[k] < (i == 0 ? 0.9f : 0.5f) || (i == 0 && (k / cols) % 9 == 4)) w[k] = 0.0f;
+        OK(elag_sparse_from_dense(w, rows, cols, ELAG_SPARSE_FORMAT_CSR, 16, &h[i]));
+        elag_sparse_opts opts = {.max_n = max_n, .alg = 0};
+        OKB(be, be->sparse_create(be, &h[i], &opts, &d[i]));
+        bias[i] = hrnd(rows, -0.5f, 0.5f, 1420 + i);
+        cols = rows;
+    }
+    const int t = elag_be_sparse_tile(be, d[0]);
+    elag_tiled_link links[CH_LINKS];
+    float *dx = fout(be, (size_t)max_n * CH_IN, "x"), *dxt = fout(be, (size_t)max_n * CH_IN, "xt");
+    float *dout = fout(be, (size_t)max_n * 10, "out");
+    for (int i = 0; i < CH_LINKS; i++)
+        links[i] = (elag_tiled_link){.a = d[i],
+                                     .bias = i == 1 ? NULL : fin(be, bias[i], ch_rows[i], "bias"),
+                                     .relu = i < CH_LINKS - 1,
+                                     .y = fout(be, (size_t)max_n * ch_rows[i], "y")};
+    if (t <= 0) {
+        cr_expect_eq(elag_be_sparse_chain_tiled(be, links, CH_LINKS, dx, dxt, 0, CH_IN, dout),
+                     ELAG_ERR_INTERNAL, "%s: a chain without tiles", be->name);
+        cr_log_info("%s: no tiled chain", be->name);
+    } else {
+        elag_backend *one = NULL; /* the fast backend on one thread: the same bits */
+        char note[200];
+        if (be->kind == ELAG_DEVICE_CPU) OK(elag_backend_open("cpu", 1, &one, note, sizeof note));
+        const int tiles[] = {1, 3, 4};
+        for (int k = 0; k < 3; k++) {
+            const int n = tiles[k] * t;
+            float *x = hrnd((size_t)n * CH_IN, -1.0f, 1.0f, 1430 + k); /* (n, CH_IN) */
+            float *xf = hbuf((size_t)n * CH_IN), *y = NULL, *prev = xf;
+            for (int c = 0; c < n; c++)
+                for (int j = 0; j < CH_IN; j++) xf[(size_t)j * n + c] = x[(size_t)c * CH_IN + j];
+            for (int i = 0; i < CH_LINKS; i++) { /* want: sparse_mm layer by layer, (rows, n) */
+                y = hbuf((size_t)ch_rows[i] * n);
+                sparse_on(T.ref, &h[i], max_n, prev, n, i == 1 ? NULL : bias[i], i < CH_LINKS - 1,
+                          y);
+                prev = y;
+            }
+            float *want = hbuf((size_t)n * 10), *got = hbuf((size_t)n * 10);
+            for (int c = 0; c < n; c++)
+                for (int r = 0; r < 10; r++) want[(size_t)c * 10 + r] = y[(size_t)r * n + c];
+            float *dxk = fin(be, x, (size_t)n * CH_IN, "x");
+            OKB(be, elag_be_sparse_chain_tiled(be, links, CH_LINKS, dxk, dxt, n, CH_IN, dout));
+            fget(got, dout, (size_t)n * 10);
+            char what[80];
+            snprintf(what, sizeof what, "sparse_chain_tiled %d tiles of %d", tiles[k], t);
+            expect_close(what, got, want, (size_t)n * 10, sqrt((double)CH_IN));
+            if (one) {
+                elag_sparse_dev *d1[CH_LINKS];
+                elag_tiled_link l1[CH_LINKS];
+                float *y1[CH_LINKS], *xt1 = hbuf((size_t)n * CH_IN), *out1 = hbuf((size_t)n * 10);
+                for (int i = 0; i < CH_LINKS; i++) {
+                    elag_sparse_opts opts = {.max_n = max_n, .alg = 0};
+                    OK(one->sparse_create(one, &h[i], &opts, &d1[i]));
+                    y1[i] = hbuf((size_t)n * ch_rows[i]);
+                    l1[i] = (elag_tiled_link){d1[i], i == 1 ? NULL : bias[i], i < CH_LINKS - 1,
+                                              y1[i]};
+                }
+                OK(elag_be_sparse_chain_tiled(one, l1, CH_LINKS, x, xt1, n, CH_IN, out1));
+                cr_expect(ops_identical(what, got, out1, (size_t)n * 10),
+                          "%s: 3 threads differ from 1", what);
+                for (int i = 0; i < CH_LINKS; i++) one->sparse_destroy(one, d1[i]);
+            }
+        }
+        elag_backend_free(one);
+        cr_expect_eq(elag_be_sparse_chain_tiled(be, links, CH_LINKS, dx, dxt, t + 1, CH_IN, dout),
+                     ELAG_ERR_INTERNAL, "n off the tile");
+        cr_expect_eq(elag_be_sparse_chain_tiled(be, links, CH_LINKS, dx, dxt, t, CH_IN + 1, dout),
+                     ELAG_ERR_INTERNAL, "the input does not fit the first link");
+        elag_tiled_link swapped[2] = {links[0], links[2]};
+        cr_expect_eq(elag_be_sparse_chain_tiled(be, swapped, 2, dx, dxt, t, CH_IN, dout),
+                     ELAG_ERR_INTERNAL, "a link that does not take the previous one's rows");
+        cr_expect_eq(elag_be_sparse_chain_tiled(be, links, 0, dx, dxt, t, CH_IN, dout),
+                     ELAG_ERR_INTERNAL, "no links");
+    }
+    for (int i = 0; i < CH_LINKS; i++) {
+        be->sparse_destroy(be, d[i]);
+        elag_sparse_host_free(&h[i]);
+    }
+}
+
 static void bias_relu_on(elag_backend *be, const float *y0, const float *bias, int rows, int n,
                          int relu, float *out)
 {

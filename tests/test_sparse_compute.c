@@ -5,7 +5,8 @@
  * weight decay, bias and ReLU, mask updates between steps, a criterion that observes every
  * step), keep pruned weights and their state exactly 0, follow the same loss curve, resume
  * bit for bit from a checkpoint, pick layers in `auto` by the density threshold, and `on`
- * is refused on a device without a sparse training step while `auto` trains dense there.
+ * is refused on a device without a sparse training step while `auto` trains dense there
+ * (and on CUDA, whose step is opt-in, `on` runs it and `auto` trains dense).
  *
  * Tolerance: the two paths differ only in summation order (the pattern products and the
  * SDDMM skip the zero terms the dense GEMMs add, and sum in another order), so per step
@@ -489,21 +490,26 @@ Test(sparse_compute, divergence_is_caught_on_the_pattern)
     }
 }
 
-/* CUDA has no sparse training step yet: `on` is refused there, `auto` trains dense. */
-Test(sparse_compute, cuda_refuses_on_and_auto_trains_dense)
+/* CUDA's sparse training step is opt-in until verified on a GPU (supports() says OPT_IN):
+ * `on` runs it, `auto` trains dense there (tests/test_cuda_sparse_train.c compares). */
+Test(sparse_compute, cuda_runs_on_and_auto_trains_dense)
 {
-    if (elag_cuda_count_devices() == 0) cr_skip_test("no CUDA device");
+    /* elag_cuda_device_count: declared in CPU-only builds too (0 there) */
+    if (elag_cuda_device_count() == 0) cr_skip_test("no CUDA device");
     elag_config cfg;
     small_config(&cfg, SGD_WD, ONESHOT, 1);
     snprintf(cfg.device, sizeof cfg.device, "cuda");
     char *dir = elag_test_tmpdir("cuda");
     int live;
-    cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_ON, dir, NULL, 0, &live), ELAG_ERR_INPUT);
-    cr_assert(strstr(elag_last_error(), "train.sparse_compute is 'on' but device"), "%s",
-              elag_last_error());
-    cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_AUTO, dir, NULL, 0, &live), ELAG_OK, "%s",
+    cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_ON, dir, NULL, 0, &live), ELAG_OK, "%s",
+                 elag_last_error());
+    cr_assert_eq(live, 3);
+    char *dir2 = elag_test_tmpdir("cuda_auto");
+    cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_AUTO, dir2, NULL, 0, &live), ELAG_OK, "%s",
                  elag_last_error());
     cr_assert_eq(live, 0);
     elag_test_rmtree(dir);
+    elag_test_rmtree(dir2);
     free(dir);
+    free(dir2);
 }

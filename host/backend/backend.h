@@ -116,9 +116,23 @@ typedef struct elag_op_query {
 typedef enum elag_support {
     ELAG_SUPPORT_NO = 0,   /* the backend would refuse (ELAG_ERR_UNSUPPORTED) or cannot do it */
     ELAG_SUPPORT_FP32 = 1, /* runs with the contract's FP32 arithmetic */
-    ELAG_SUPPORT_TF32 = 2  /* runs, but products round FP32 inputs to TF32 (10-bit mantissa):
+    ELAG_SUPPORT_TF32 = 2, /* runs, but products round FP32 inputs to TF32 (10-bit mantissa):
                             * tolerances must be TF32's, not FP32's */
+    ELAG_SUPPORT_OPT_IN = 3 /* runs in FP32, but has not been verified on this kind of device
+                             * yet: a caller runs it where the user asked for it by name
+                             * (train.sparse_compute: on, elag bench layer), never by
+                             * default (auto). CUDA's sparse training step, for now */
 } elag_support;
+
+/* One product of a tile-major chain (sparse_chain_tiled): y (n/T, rows, T) = A times the
+ * previous link's y (the first link: the chain's transposed input), plus bias[r] when bias
+ * is not NULL, then ReLU when relu. */
+typedef struct elag_tiled_link {
+    elag_sparse_dev *a;
+    const float *bias; /* (rows) or NULL */
+    int relu;
+    float *y; /* (n/T, rows, T) */
+} elag_tiled_link;
 
 struct elag_backend {
     const char *name;      /* "cpu-ref", "cpu", "cuda:0" */
@@ -313,6 +327,13 @@ struct elag_backend {
      * MLP, host/sparse/infer.c). */
     elag_status (*sparse_mm_tiled)(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                                    const float *bias, int relu, float *y);
+    /* A chain of tiled products over a sample-major batch (host/sparse/infer.c's MLPs):
+     * xt (n/T, in, T) = x (n, in) cut into tiles, then every link as sparse_mm_tiled on
+     * the previous link's y (the first on xt), then out (n, rows) = the last y in sample
+     * order (cpu-ref: exactly that, step by step). The fast CPU backend gives each thread
+     * whole tiles through the whole chain, with no barrier between layers. */
+    elag_status (*sparse_chain_tiled)(elag_backend *b, const elag_tiled_link *links, int nlinks,
+                                      const float *x, float *xt, int n, int in, float *out);
     /* Dense epilogue in the same layout: y(rows, n)[r][:] += bias[r] (bias may be NULL),
      * then ReLU when relu. */
     elag_status (*bias_relu_rows)(elag_backend *b, float *y, const float *bias, int rows, int n,
@@ -435,6 +456,10 @@ elag_status elag_be_sparse_mm(elag_backend *b, elag_sparse_dev *a, const float *
 int elag_be_sparse_tile(elag_backend *b, const elag_sparse_dev *a);
 elag_status elag_be_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x, int n,
                                     const float *bias, int relu, float *y);
+/* The chain of tiled products (sparse_chain_tiled); every link with the same tile, each
+ * link's cols the previous link's rows (the first's: in), n a multiple of the tile. */
+elag_status elag_be_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links, int nlinks,
+                                       const float *x, float *xt, int n, int in, float *out);
 elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows, int n,
                                    int relu);
 /* Sparse training: a NULL mask with rows * cols > 0, a negative size, max_n < 1 or a NULL

@@ -521,6 +521,34 @@ elag_status elag_be_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const f
     return b->sparse_mm_tiled(b, a, x, n, bias, relu, y);
 }
 
+elag_status elag_be_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links, int nlinks,
+                                       const float *x, float *xt, int n, int in, float *out)
+{
+    if (nlinks < 1 || links == NULL)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_chain_tiled: no links");
+    const int t = elag_be_sparse_tile(b, links[0].a);
+    if (t <= 0) return elag_fail(ELAG_ERR_INTERNAL, "sparse_chain_tiled: no tiled product here");
+    if (n % t != 0)
+        return elag_fail(ELAG_ERR_INTERNAL, "sparse_chain_tiled: n = %d not a multiple of %d", n,
+                         t);
+    int cols = in;
+    for (int i = 0; i < nlinks; i++) {
+        const elag_tiled_link *k = &links[i];
+        ELAG_TRY(check_sparse_product("sparse_chain_tiled", k->a, i ? links[i - 1].y : xt, n,
+                                      k->y));
+        const elag_sparse_head *h = (const elag_sparse_head *)k->a;
+        if (elag_be_sparse_tile(b, k->a) != t || h->cols != cols)
+            return elag_fail(ELAG_ERR_INTERNAL,
+                             "sparse_chain_tiled: link %d takes %d inputs (tile %d), not %d "
+                             "(tile %d)",
+                             i, h->cols, elag_be_sparse_tile(b, k->a), cols, t);
+        cols = h->rows;
+    }
+    if (n > 0 && (x == NULL || out == NULL)) return null_operand("sparse_chain_tiled", "x or out");
+    if (n == 0) return ELAG_OK;
+    return b->sparse_chain_tiled(b, links, nlinks, x, xt, n, in, out);
+}
+
 elag_status elag_be_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows, int n,
                                    int relu)
 {

@@ -26,7 +26,7 @@ static const char export_usage[] =
     "Writes the checkpoint MODEL (model.safetensors) as a self-contained export: per\n"
     "linear layer its masked weight as dense, CSR (indptr/indices/values) or Blocked-ELL\n"
     "(block size B, default 16), its bias, the layer graph and the config. `elag infer`\n"
-    "runs the file without the checkpoint. `auto` times each layer's product at batch\n"
+    "runs the file without the checkpoint. `auto` times each layer's forward at batch\n"
     "256 on the device (dense, csr, bell:16, bell:32) and keeps the fastest.\n"
     "--thin first removes the neurons and conv filters whose weights are all zero (their\n"
     "constant output folded into the next layer; never the classes) and checks that the\n"

@@ -372,6 +372,7 @@ elag_status elag_cpu_backend_init(int threads, elag_backend **out)
     b->sparse_mm = elag_cpu_fast_sparse_mm;
     b->sparse_tile = elag_cpu_fast_sparse_tile;
     b->sparse_mm_tiled = elag_cpu_fast_sparse_mm_tiled;
+    b->sparse_chain_tiled = elag_cpu_fast_sparse_chain_tiled;
     b->bias_relu_rows = elag_cpu_fast_bias_relu_rows;
     b->sparse_pattern_create = elag_cpu_sparse_pattern_create;
     b->sparse_pattern_destroy = elag_cpu_sparse_pattern_destroy;

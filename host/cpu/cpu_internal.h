@@ -82,6 +82,9 @@ elag_status elag_cpu_ref_conv_backward_filter(elag_backend *b, float *dw, const 
                                               const float *x, int C, int O, int N, int n0, int nb,
                                               const elag_window *g, float beta, float *work);
 /* The same ops on the fast backend (cpu_layers.c). */
+/* dst (cols, rows) = src (rows, cols)^T on the calling thread (no OpenMP region): 16 x 16
+ * tiles in AVX-512 registers where the CPU has it, the rest element by element. */
+void elag_cpu_transpose_serial(float *dst, const float *src, int rows, int cols);
 elag_status elag_cpu_fast_transpose(elag_backend *b, float *dst, const float *src, int batch,
                                     int rows, int cols, int inner);
 elag_status elag_cpu_fast_im2col(elag_backend *b, float *col, const float *x, int C, int N,

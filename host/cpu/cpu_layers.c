@@ -310,6 +310,26 @@ static void transpose_tiles_avx512(elag_backend *b, float *dst, const float *src
 }
 #endif
 
+void elag_cpu_transpose_serial(float *dst, const float *src, int rows, int cols)
+{
+    int i0 = 0;
+#if ELAG_CPU_X86
+    if (cols >= 16 && elag_cpu_best_isa() == ELAG_CPU_ISA_AVX512)
+        for (const int full = cols / 16 * 16; i0 + 16 <= rows; i0 += 16) {
+            const float *s = src + (size_t)i0 * cols; /* (16, cols) */
+            float *d = dst + i0;                      /* (cols, rows) */
+            int j = 0;
+            for (; j < full; j += 16)
+                elag_cpu_transpose_tile16_avx512(s + j, (size_t)cols, d + (size_t)j * rows,
+                                                 (size_t)rows);
+            for (; j < cols; j++)
+                for (int i = 0; i < 16; i++) d[(size_t)j * rows + i] = s[(size_t)i * cols + j];
+        }
+#endif
+    for (int j = 0; j < cols; j++)
+        for (int i = i0; i < rows; i++) dst[(size_t)j * rows + i] = src[(size_t)i * cols + j];
+}
+
 elag_status elag_cpu_fast_transpose(elag_backend *b, float *dst, const float *src, int batch,
                                     int rows, int cols, int inner)
 {

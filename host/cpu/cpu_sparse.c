@@ -318,6 +318,56 @@ elag_status elag_cpu_fast_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, c
     return ELAG_OK;
 }
 
+/* Tile t of a chain on the calling thread: its samples transposed into xt's tile, every
+ * link's product over all rows of that tile, its logits transposed back into out. */
+static void chain_tile(const elag_tiled_link *links, int nlinks, const float *x, float *xt, int in,
+                       float *out, long t)
+{
+    float *xtt = xt + (size_t)t * in * TILE; /* (in, TILE) */
+    elag_cpu_transpose_serial(xtt, x + (size_t)t * TILE * in, TILE, in);
+    const float *xin = xtt;
+    int rows = in;
+    for (int i = 0; i < nlinks; i++) {
+        const elag_tiled_link *k = &links[i];
+        rows = k->a->head.rows;
+        float *yt = k->y + (size_t)t * rows * TILE; /* (rows, TILE) */
+        packed_product(k->a, xin, 0, rows, TILE, 0, k->bias, k->relu, yt);
+        xin = yt;
+    }
+    elag_cpu_transpose_serial(out + (size_t)t * TILE * rows, xin, rows, TILE);
+}
+
+/* With at least as many tiles as threads, each thread runs whole tiles through the whole
+ * chain: no barrier between layers, and a tile's activations stay in its core's cache. The
+ * tiles left over (fewer than the threads) run layer by layer with the rows split, as
+ * sparse_mm_tiled. Either way every output is computed by the same kernel in the same
+ * order, so the result does not depend on the number of threads. */
+elag_status elag_cpu_fast_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links,
+                                             int nlinks, const float *x, float *xt, int n, int in,
+                                             float *out)
+{
+    const int tiles = n / TILE, th = b->threads;
+    const int whole = th > 1 && tiles >= th ? tiles / th * th : th <= 1 ? tiles : 0;
+    if (whole > 0) {
+#pragma omp parallel for num_threads(th) if (th > 1) schedule(static)
+        for (long t = 0; t < whole; t++) chain_tile(links, nlinks, x, xt, in, out, t);
+    }
+    if (whole == tiles) return ELAG_OK;
+    const int left = tiles - whole;
+    const size_t s0 = (size_t)whole * TILE; /* the first sample left */
+    ELAG_TRY(elag_cpu_fast_transpose(b, xt + s0 * in, x + s0 * in, left, TILE, in, 1));
+    const float *xin = xt + s0 * in;
+    int rows = in;
+    for (int i = 0; i < nlinks; i++) {
+        rows = links[i].a->head.rows;
+        float *y = links[i].y + s0 * rows;
+        ELAG_TRY(elag_cpu_fast_sparse_mm_tiled(b, links[i].a, xin, left * TILE, links[i].bias,
+                                               links[i].relu, y));
+        xin = y;
+    }
+    return elag_cpu_fast_transpose(b, out + s0 * rows, xin, left, rows, TILE, 1);
+}
+
 elag_status elag_cpu_fast_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                          int n, int relu)
 {

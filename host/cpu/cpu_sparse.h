@@ -75,6 +75,9 @@ elag_status elag_cpu_ref_sparse_mm(elag_backend *b, elag_sparse_dev *a, const fl
 int elag_cpu_ref_sparse_tile(elag_backend *b, const elag_sparse_dev *a);
 elag_status elag_cpu_ref_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x,
                                          int n, const float *bias, int relu, float *y);
+elag_status elag_cpu_ref_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links,
+                                            int nlinks, const float *x, float *xt, int n, int in,
+                                            float *out);
 elag_status elag_cpu_ref_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                         int n, int relu);
 
@@ -85,6 +88,10 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
 int elag_cpu_fast_sparse_tile(elag_backend *b, const elag_sparse_dev *a);
 elag_status elag_cpu_fast_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, const float *x,
                                           int n, const float *bias, int relu, float *y);
+/* sparse_chain_tiled (backend.h): whole tiles per thread through the whole chain. */
+elag_status elag_cpu_fast_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links,
+                                             int nlinks, const float *x, float *xt, int n, int in,
+                                             float *out);
 elag_status elag_cpu_fast_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,
                                          int n, int relu);
 

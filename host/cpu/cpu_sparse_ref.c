@@ -7,6 +7,7 @@
 #include "cpu/cpu_sparse.h"
 
 #include "core/check.h"
+#include "cpu/cpu_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,21 @@ elag_status elag_cpu_ref_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *a, co
     for (int t = 0; t < n / ELAG_REF_TILE; t++)
         ELAG_TRY(elag_cpu_ref_sparse_mm(b, a, x + t * xs, ELAG_REF_TILE, bias, relu, y + t * ys));
     return ELAG_OK;
+}
+
+/* The chain as its definition reads: the input transposed into tiles, each link's tiled
+ * product, the last output transposed back. */
+elag_status elag_cpu_ref_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links,
+                                            int nlinks, const float *x, float *xt, int n, int in,
+                                            float *out)
+{
+    ELAG_TRY(elag_cpu_ref_transpose(b, xt, x, n / ELAG_REF_TILE, ELAG_REF_TILE, in, 1));
+    for (int i = 0; i < nlinks; i++)
+        ELAG_TRY(elag_cpu_ref_sparse_mm_tiled(b, links[i].a, i ? links[i - 1].y : xt, n,
+                                              links[i].bias, links[i].relu, links[i].y));
+    const elag_tiled_link *last = &links[nlinks - 1];
+    return elag_cpu_ref_transpose(b, out, last->y, n / ELAG_REF_TILE, last->a->head.rows,
+                                  ELAG_REF_TILE, 1);
 }
 
 elag_status elag_cpu_ref_bias_relu_rows(elag_backend *b, float *y, const float *bias, int rows,

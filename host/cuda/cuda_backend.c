@@ -126,9 +126,8 @@ static elag_support elag_cuda_supports(elag_backend *b, elag_op op, const elag_o
         if (why && why_len)
             snprintf(why, why_len, "no direct convolution on CUDA (conv2d uses im2col + cuBLAS)");
         return ELAG_SUPPORT_NO;
-    case ELAG_OP_SPARSE_TRAIN:
-        if (why && why_len) snprintf(why, why_len, "%s", ELAG_CUDA_SPARSE_TRAIN_WHY);
-        return ELAG_SUPPORT_NO;
+    case ELAG_OP_SPARSE_TRAIN: /* opt-in until a GPU has run it (cuda_sparse_train.h) */
+        return elag_cuda_sparse_train_supports(why, why_len);
     case ELAG_OP_SPARSE_MM:
         return elag_cuda_sparse_supports(ctx->cc_major, ctx->cc_minor, ctx->name, q, why, why_len);
     case ELAG_OP_GEMM:

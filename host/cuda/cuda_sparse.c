@@ -561,6 +561,14 @@ static elag_status cuda_sparse_mm_tiled(elag_backend *b, elag_sparse_dev *d, con
     return elag_fail(ELAG_ERR_UNSUPPORTED, "sparse_mm_tiled: not on CUDA (sparse_tile is 0)");
 }
 
+static elag_status cuda_sparse_chain_tiled(elag_backend *b, const elag_tiled_link *links,
+                                           int nlinks, const float *x, float *xt, int n, int in,
+                                           float *out)
+{
+    (void)b, (void)links, (void)nlinks, (void)x, (void)xt, (void)n, (void)in, (void)out;
+    return elag_fail(ELAG_ERR_UNSUPPORTED, "sparse_chain_tiled: not on CUDA (sparse_tile is 0)");
+}
+
 void elag_cuda_install_sparse_ops(elag_backend *b)
 {
     b->sparse_create = cuda_sparse_create;
@@ -568,5 +576,6 @@ void elag_cuda_install_sparse_ops(elag_backend *b)
     b->sparse_mm = cuda_sparse_mm;
     b->sparse_tile = cuda_sparse_tile;
     b->sparse_mm_tiled = cuda_sparse_mm_tiled;
+    b->sparse_chain_tiled = cuda_sparse_chain_tiled;
     b->bias_relu_rows = cuda_bias_relu_rows;
 }

@@ -102,6 +102,8 @@ struct elag_layer {
     elag_sparse_dev *sp; /* inference: the weight as a prepared sparse matrix, or NULL */
     elag_sparse_step_layer *train_sp; /* training: the weight's live sparse pattern and
                                        * values (sparse_step.h), or NULL: dense */
+    int pattern_cols; /* sparse_train kinds: the widest product its pattern must take
+                       * (conv2d: im2col columns of one chunk); 0: the batch */
 };
 
 /* ---- the parameter registry ---- */

@@ -95,27 +95,33 @@ elag_status elag_export_convert(elag_export *e, int i, elag_sparse_format format
 /* Converts every weight to `format`. */
 elag_status elag_export_convert_all(elag_export *e, elag_sparse_format format, int block);
 
-/* Timings of one weight's product (out, in) x (in, batch * columns_per_sample) for `auto`
+/* Timings of one weight's layer forward for `auto`, the weight in each candidate format
  * (ms, median; negative when the candidate was skipped: a Blocked-ELL larger than dense,
  * or a format the device refuses, which `refused` then names with the reason). */
 typedef struct elag_export_timing {
     double dense_ms, csr_ms, bell16_ms, bell32_ms;
     elag_sparse_format chosen;
     int block;
-    char refused[256]; /* "bell:16: <why>; bell:32: <why>", or "" */
+    char refused[256];   /* "bell:16: <why>; bell:32: <why>", or "" */
+    char dense_route[8]; /* how the dense candidate ran: "direct" (convolution), "im2col"
+                          * (columns + gemm) or "gemm" (linear, 1x1 convolution) */
 } elag_export_timing;
 
-/* `--format auto`: times every weight's product (dense gemm + bias/ReLU vs sparse_mm per
- * candidate format) on `be` at `batch` samples and converts each to its fastest format.
- * timings has one entry per tensor (only weights are filled). */
+/* `--format auto`: builds e as inference does (infer.h, every weight dense) on `be` for
+ * `batch` samples, times each weight's layer forward with the weight dense (the layer's own
+ * route: a convolution's direct path where the backend has one) and prepared in each sparse
+ * format (sparse_mm over the whole batch's columns, im2col included), and converts each
+ * weight to its fastest format. timings has one entry per tensor (only weights are filled). */
 elag_status elag_export_choose_auto(elag_export *e, elag_backend *be, int batch,
                                     elag_export_timing *timings);
 
-/* After elag_export_choose_auto on an MLP whose layers it left in mixed formats: times the
- * whole forward pass at `batch` as chosen and with every weight CSR (which runs tile-major
- * where the backend can, no repacking between layers, so the chain can beat the sum of its
- * layers' timings) and keeps the faster. note (size bytes) says what was compared, or is
- * "" when the check did not apply. */
+/* After elag_export_choose_auto, the whole net at `batch` as chosen against one format
+ * everywhere, the faster kept: an MLP left in mixed formats against every weight CSR (which
+ * runs tile-major where the backend can, no repacking between layers, so the chain can beat
+ * the sum of its layers' timings); a CNN with any weight not dense against every weight
+ * dense (layers timed alone miss what they do to each other). note (size bytes) says what
+ * was compared; for an MLP it is "" when the check did not apply, for a CNN it always names
+ * the batch and the dense convolutions' routes. */
 elag_status elag_export_prefer_csr_chain(elag_export *e, elag_backend *be, int batch,
                                          elag_export_timing *timings, char *note, size_t size);
 

@@ -17,6 +17,7 @@ void elag_sparse_net_free(elag_sparse_net *net)
 {
     if (!net) return;
     elag_model_free(&net->m); /* also the prepared sparse weights */
+    free(net->links);
     memset(net, 0, sizeof *net);
 }
 
@@ -57,47 +58,48 @@ static elag_status place_tensor(elag_sparse_net *net, const elag_export_tensor *
 }
 
 /* A net whose every computing layer is a linear layer with a prepared sparse weight (an MLP
- * export in CSR; relus run in their epilogues, flattens of flat input are views) can run
- * tile-major: the input transposed once into tiles of T batch columns, (n/T, features, T),
- * every product reading and writing that layout (the backend's sparse_mm_tiled), the
- * logits transposed back from it. sparse_mm would repack each layer's input into the same
- * tiles; here nothing is repacked. The tile T when the backend has it for every weight,
- * else 0. */
-static int net_tile(elag_sparse_net *net)
+ * export in CSR; relus run in their epilogues, flattens of flat input are views), each
+ * reading the previous one's output, can run tile-major: the input transposed once into
+ * tiles of T batch columns, (n/T, features, T), every product reading and writing that
+ * layout, the logits transposed back from it (the backend's sparse_chain_tiled; on the fast
+ * CPU backend each thread takes whole tiles through the whole net). sparse_mm would repack
+ * each layer's input into the same tiles; here nothing is repacked. Sets net->tile to T when
+ * the backend has it for every weight, with net->links, else leaves 0. */
+static elag_status net_tile(elag_sparse_net *net)
 {
-    const elag_model *m = &net->m;
-    int tile = 0;
-    if (m->input.h * m->input.w != 1) return 0;
+    elag_model *m = &net->m;
+    int tile = 0, nlinks = 0;
+    if (m->input.h * m->input.w != 1) return ELAG_OK;
     for (int i = 0; i < m->n_layers; i++) {
         const elag_layer *l = &m->layers[i];
         if (l->alias) continue;
-        if (!l->kind->sparse_weight || l->kind->spatial || !l->sp) return 0;
+        if (!l->kind->sparse_weight || l->kind->spatial || !l->sp) return ELAG_OK;
         const int t = elag_be_sparse_tile(net->be, l->sp);
-        if (t <= 0 || (tile && t != tile)) return 0;
+        if (t <= 0 || (tile && t != tile)) return ELAG_OK;
         tile = t;
+        nlinks++;
     }
-    return tile;
-}
-
-/* The forward pass tile-major (net_tile): logits (n, classes) = net(x (n, input_dim)). Tiles
- * exist on CPU backends only, whose memory is the host's: the transposes read x and write
- * the logits in place, with no copy in between. */
-static elag_status forward_tiled(elag_sparse_net *net, const float *x, int n, float *logits)
-{
-    elag_backend *be = net->be;
-    elag_model *m = &net->m;
-    const int T = net->tile;
-    ELAG_ASSERT(be->kind != ELAG_DEVICE_CUDA);
-    ELAG_TRY(elag_be_transpose(be, m->x_in, x, n / T, T, net->input_dim, 1));
-    for (int i = 0; i < m->n_layers; i++) {
+    if (nlinks == 0) return ELAG_OK;
+    elag_tiled_link *links = calloc((size_t)nlinks, sizeof *links);
+    if (!links) return elag_fail(ELAG_ERR_NOMEM, "infer: out of host memory");
+    const float *prev = m->x_in;
+    for (int i = 0, k = 0; i < m->n_layers; i++) {
         elag_layer *l = &m->layers[i];
         if (l->alias) continue;
-        const float *bias = l->cfg.bias ? elag_layer_param(m, l, 1) : NULL;
-        ELAG_TRY(elag_be_sparse_mm_tiled(be, l->sp, elag_model_layer_output(m, l->input), n, bias,
-                                         l->relu, elag_model_layer_output(m, i)));
+        if (elag_model_layer_output(m, l->input) != prev) { /* not a chain: run layer by layer */
+            free(links);
+            return ELAG_OK;
+        }
+        links[k] = (elag_tiled_link){.a = l->sp,
+                                     .bias = l->cfg.bias ? elag_layer_param(m, l, 1) : NULL,
+                                     .relu = l->relu,
+                                     .y = elag_model_layer_output(m, i)};
+        prev = links[k++].y;
     }
-    const float *out = elag_model_layer_output(m, m->n_layers - 1); /* (n/T, classes, T) */
-    return elag_be_transpose(be, logits, out, n / T, net->classes, T, 1);
+    net->links = links;
+    net->nlinks = nlinks;
+    net->tile = tile;
+    return ELAG_OK;
 }
 
 elag_status elag_sparse_net_init(elag_sparse_net *net, const elag_export *e, elag_backend *be,
@@ -116,8 +118,8 @@ elag_status elag_sparse_net_init(elag_sparse_net *net, const elag_export *e, ela
                        net->m.n_reg, e->n_tensors);
     for (int j = 0; st == ELAG_OK && j < e->n_tensors; j++)
         st = place_tensor(net, &e->t[j], j, force_dense);
+    if (st == ELAG_OK) st = net_tile(net);
     if (st != ELAG_OK) elag_sparse_net_free(net);
-    else net->tile = net_tile(net);
     return st;
 }
 
@@ -129,7 +131,11 @@ elag_status elag_sparse_net_forward(elag_sparse_net *net, const float *x, int n,
         return elag_fail(ELAG_ERR_USAGE, "infer: batch of %d rows (1..%d)", n, net->max_n);
     const float *out;
     elag_pass pass = {.n = n, .training = 0};
-    if (net->tile > 0 && n % net->tile == 0) return forward_tiled(net, x, n, logits);
+    if (net->tile > 0 && n % net->tile == 0) {
+        ELAG_ASSERT(be->kind != ELAG_DEVICE_CUDA); /* tiles read and write host memory */
+        return elag_be_sparse_chain_tiled(be, net->links, net->nlinks, x, m->x_in, n,
+                                          net->input_dim, logits);
+    }
     ELAG_TRY(elag_be_to_device(be, m->rows, x, (size_t)n * net->input_dim * sizeof(float)));
     ELAG_TRY(elag_model_load_rows(m, n));
     ELAG_TRY(elag_model_forward(m, &pass, &out));

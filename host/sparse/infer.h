@@ -19,6 +19,8 @@ typedef struct elag_sparse_net {
     elag_model m;              /* evaluation-mode model, max_batch = max_n */
     int input_dim, classes, max_n;
     int tile; /* > 0: batches that are a multiple of it run tile-major (infer.c), else 0 */
+    elag_tiled_link *links; /* tile > 0: the chain run tile-major, one link per layer */
+    int nlinks;
 } elag_sparse_net;
 
 /* Builds `e` on `be` for batches of up to max_n (force_dense: the dense masked model built

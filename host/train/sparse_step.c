@@ -2,7 +2,7 @@
  * The trainer's sparse layers (sparse_step.h): which layers train on their pattern, the
  * patterns built after each mask update, and the values arrays scattered back into the
  * dense registry before anything dense reads it. The step itself runs in the layer's
- * forward and backward (layers/linear.c) and the optimizer (optim.c).
+ * forward and backward (layers/linear.c, layers/conv2d.c) and the optimizer (optim.c).
  */
 #include "train/sparse_step.h"
 
@@ -16,8 +16,12 @@ elag_status elag_sparse_step_init(elag_sparse_step *s, const elag_config *cfg, e
     s->be = be;
     s->mode = cfg->train.sparse_compute;
     char why[200] = "";
-    s->supported =
-        elag_be_supports(be, ELAG_OP_SPARSE_TRAIN, NULL, why, sizeof why) != ELAG_SUPPORT_NO;
+    const elag_support ans = elag_be_supports(be, ELAG_OP_SPARSE_TRAIN, NULL, why, sizeof why);
+    /* OPT_IN (a step not yet verified on its device: CUDA's) runs when asked for by name
+     * only: `auto` trains dense there, so no GPU user's results change by default */
+    s->supported = s->mode == ELAG_SPARSE_COMPUTE_ON
+                       ? ans != ELAG_SUPPORT_NO
+                       : ans == ELAG_SUPPORT_FP32 || ans == ELAG_SUPPORT_TF32;
     if (s->mode == ELAG_SPARSE_COMPUTE_ON && !s->supported)
         return elag_fail(ELAG_ERR_INPUT,
                          "%s: train.sparse_compute is 'on' but device %s has no sparse "
@@ -54,7 +58,14 @@ static elag_status wants_pattern(const elag_sparse_step *s, elag_model *m, const
     }
     size_t kept;
     ELAG_TRY(elag_be_count_nonzero(s->be, m->masks + p->mask_off, p->count, &kept));
-    *yes = (double)kept < ELAG_SPARSE_AUTO_DENSITY * (double)p->count;
+    /* a layer over planes (conv2d) competes with the direct convolution: its own bound, on
+     * a CPU with few threads only, where it was measured to win (sparse_step.h) */
+    const int conv_ok =
+        s->be->kind == ELAG_DEVICE_CPU && s->be->threads <= ELAG_SPARSE_AUTO_CONV_MAX_THREADS;
+    const double bound = !l->kind->spatial ? ELAG_SPARSE_AUTO_DENSITY
+                         : conv_ok         ? ELAG_SPARSE_AUTO_DENSITY_CONV
+                                           : 0.0;
+    *yes = (double)kept < bound * (double)p->count;
     return ELAG_OK;
 }
 
@@ -65,9 +76,9 @@ static elag_status build_layer(elag_sparse_step *s, elag_model *m, elag_layer *l
     elag_sparse_step_layer *L = &s->layers[l->index];
     ELAG_ASSERT(L->p == NULL);
     L->param = j;
-    L->max_n = m->max_batch;
-    ELAG_TRY(elag_be_sparse_pattern_create(be, m->masks + p->mask_off, p->rows, p->cols,
-                                           m->max_batch, &L->p));
+    L->max_n = l->pattern_cols > 0 ? l->pattern_cols : m->max_batch; /* conv2d: its columns */
+    ELAG_TRY(elag_be_sparse_pattern_create(be, m->masks + p->mask_off, p->rows, p->cols, L->max_n,
+                                           &L->p));
     L->nnz = elag_sparse_pattern_nnz(L->p);
     ELAG_TRY(alloc_vals(be, L->nnz, &L->w));
     ELAG_TRY(alloc_vals(be, L->nnz, &L->g));

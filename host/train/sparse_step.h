@@ -1,5 +1,6 @@
 /*
- * Sparse training of masked linear layers (issue 12, `train.sparse_compute`). While a
+ * Sparse training of masked linear and conv2d layers (issue 12, `train.sparse_compute`;
+ * a convolution's products run over its im2col columns). While a
  * layer's mask is fixed between two mask updates its step runs on the mask's pattern
  * (backend.h, "sparse training of a linear layer"): the forward product W x and the input
  * gradient W^T dy as pattern products, the weight gradient by SDDMM at the kept entries
@@ -29,12 +30,26 @@
  * thin layers; 0.3 keeps every measured layer at least as fast as dense. */
 #define ELAG_SPARSE_AUTO_DENSITY 0.3
 
+/* `auto` for a layer over planes (conv2d): on the pattern its im2col columns go through the
+ * pattern products, against the dense path's direct convolution (AVX-512, stride 1) or
+ * im2col + GEMM. Measured with bench/conv_sparse_step.c on vgg-small's convolutions, a
+ * stride-2 and a 1x1 one (docs/sparse.md, "Conv layers on the pattern"). On one thread the
+ * sparse step breaks even between 50% and 70% sparsity and is 1.4x or more from 75% on
+ * every shape; 0.25 leaves a margin against the direct convolution. With more threads it
+ * lost on every shape and sparsity measured with libgomp's default wait policy (0.2-0.8x:
+ * a chunk's pattern ops are short OpenMP regions, the direct convolution one long one), so
+ * a CPU backend with more than ELAG_SPARSE_AUTO_CONV_MAX_THREADS threads, and any other
+ * device (not measured), keeps convolutions dense in `auto` (`on` still runs them on the
+ * pattern). */
+#define ELAG_SPARSE_AUTO_DENSITY_CONV     0.25
+#define ELAG_SPARSE_AUTO_CONV_MAX_THREADS 1
+
 /* One layer's live pattern and values (set in elag_layer.train_sp). */
 struct elag_sparse_step_layer {
     elag_sparse_pattern *p; /* the mask prepared by the backend, products up to max_n */
     int64_t nnz;            /* kept entries */
     int param;              /* registry index of the weight */
-    int max_n;              /* the model's batch */
+    int max_n;              /* widest product: the batch (conv2d: its chunk's columns) */
     float *w;               /* device (nnz): the weights in CSR order, the truth while live */
     float *g;               /* device (nnz): the weight gradient of the last backward */
     float *s0;              /* device (nnz): SGD momentum or AdamW exp_avg */
@@ -44,7 +59,8 @@ struct elag_sparse_step_layer {
 typedef struct elag_sparse_step {
     elag_backend *be; /* not owned */
     elag_sparse_compute mode;
-    int supported;                                  /* the backend runs ELAG_OP_SPARSE_TRAIN */
+    int supported; /* layers may train on their pattern: the backend runs ELAG_OP_SPARSE_TRAIN
+                    * (`auto`: by default, not only when asked for: ELAG_SUPPORT_OPT_IN) */
     int n_live;                                     /* layers with a live pattern */
     elag_sparse_step_layer layers[ELAG_MAX_LAYERS]; /* indexed like m->layers */
 } elag_sparse_step;

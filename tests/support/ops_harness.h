@@ -78,6 +78,7 @@
     X(sparse, supports)                                                                            \
     X(sparse, sparse_mm)                                                                           \
     X(sparse, sparse_mm_tiled)                                                                     \
+    X(sparse, sparse_chain_tiled)                                                                  \
     X(sparse, bias_relu_rows)
 
 #define OPS_CASES_SPARSE_TRAIN(X)                                                                  \
@@ -151,6 +152,7 @@
     X(sparse_mm, sparse_mm)                                                                        \
     X(sparse_tile, sparse_mm_tiled)                                                                \
     X(sparse_mm_tiled, sparse_mm_tiled)                                                            \
+    X(sparse_chain_tiled, sparse_chain_tiled)                                                      \
     X(bias_relu_rows, bias_relu_rows)                                                              \
     X(sparse_pattern_create, sparse_pattern)                                                       \
     X(sparse_pattern_destroy, sparse_pattern)                                                      \
