@@ -17,7 +17,7 @@
  * (a resumed sparse run against an uninterrupted sparse run).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "io/safetensors.h"
+#include "support/checkpoints.h"
 #include "support/testutil.h"
 #include "train/trainer.h"
 
@@ -91,79 +91,6 @@ static elag_status train(const elag_config *base, elag_sparse_compute mode, cons
     return st;
 }
 
-static elag_st_file *open_checkpoint(const char *dir)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    elag_st_file *f;
-    cr_assert_eq(elag_st_open(path, &f), ELAG_OK, "%s", elag_last_error());
-    return f;
-}
-
-/* Every F32 tensor of the sparse run's checkpoint (weights, biases, momentum / exp_avg /
- * exp_avg_sq) against the dense run's, within the tolerance; returns how many compared. */
-static int compare_checkpoints(const char *sparse_dir, const char *dense_dir)
-{
-    elag_st_file *a = open_checkpoint(sparse_dir), *b = open_checkpoint(dense_dir);
-    cr_assert_eq(elag_st_count(a), elag_st_count(b));
-    int n = 0;
-    for (int i = 0; i < elag_st_count(a); i++) {
-        const elag_st_tensor *x = elag_st_at(a, i), *y = elag_st_find(b, x->name);
-        cr_assert_not_null(y, "%s missing from the dense run", x->name);
-        cr_assert_eq(x->nbytes, y->nbytes);
-        if (x->dtype != ELAG_DTYPE_F32) {
-            cr_assert_eq(memcmp(x->data, y->data, x->nbytes), 0, "%s differs", x->name);
-            continue;
-        }
-        size_t bad = elag_test_compare(x->name, x->data, y->data, x->nbytes / sizeof(float),
-                                       ELAG_TOL_FAST_ABS, ELAG_TOL_FAST_REL);
-        cr_expect_eq(bad, 0, "%s: %zu entries differ between sparse and dense", x->name, bad);
-        n++;
-    }
-    elag_st_close(a);
-    elag_st_close(b);
-    return n;
-}
-
-/* Where L.mask is 0, L.weight and its optimizer state (L.weight.momentum, .exp_avg,
- * .exp_avg_sq) hold exactly +0.0 bits; returns the number of pruned entries seen (a
- * criterion's state, L.weight.movement, may be nonzero there). */
-static size_t pruned_are_zero(const char *dir)
-{
-    elag_st_file *f = open_checkpoint(dir);
-    size_t pruned = 0;
-    for (int i = 0; i < elag_st_count(f); i++) {
-        const elag_st_tensor *mk = elag_st_at(f, i);
-        size_t len = strlen(mk->name);
-        if (len < 5 || strcmp(mk->name + len - 5, ".mask") != 0) continue;
-        char layer[128];
-        snprintf(layer, sizeof layer, "%.*s", (int)(len - 5), mk->name);
-        const unsigned char *m = mk->data;
-        for (int k = 0; k < elag_st_count(f); k++) {
-            const elag_st_tensor *x = elag_st_at(f, k);
-            static const char *const kinds[] = {"", ".momentum", ".exp_avg", ".exp_avg_sq"};
-            int is_state = 0;
-            for (int q = 0; q < 4; q++) {
-                char want[192];
-                snprintf(want, sizeof want, "%s.weight%s", layer, kinds[q]);
-                is_state |= strcmp(x->name, want) == 0;
-            }
-            if (!is_state) continue;
-            cr_assert_eq(x->nbytes / sizeof(float), mk->nbytes);
-            const float *v = x->data;
-            for (size_t e = 0; e < mk->nbytes; e++) {
-                if (m[e]) continue;
-                uint32_t bits;
-                memcpy(&bits, &v[e], sizeof bits);
-                cr_assert_eq(bits, 0u, "%s[%zu] = %g where the mask is 0", x->name, e, v[e]);
-                pruned++;
-            }
-        }
-    }
-    elag_st_close(f);
-    return pruned;
-}
-
 static void on_vs_off(const char *optimizer, const char *prune, int epochs, int want_live)
 {
     elag_config cfg;
@@ -177,9 +104,9 @@ static void on_vs_off(const char *optimizer, const char *prune, int epochs, int 
     cr_assert_eq(live_sp, want_live, "%d layers trained on their pattern, not %d", live_sp,
                  want_live);
     cr_assert_eq(live_de, 0);
-    cr_assert_gt(compare_checkpoints(sp, de), 6);
-    cr_assert_gt(pruned_are_zero(sp), 100);
-    cr_assert_gt(pruned_are_zero(de), 100);
+    cr_assert_gt(elag_test_compare_checkpoints(sp, de, ELAG_TOL_FAST_ABS, ELAG_TOL_FAST_REL), 6);
+    cr_assert_gt(elag_test_pruned_are_zero(sp, ""), 100);
+    cr_assert_gt(elag_test_pruned_are_zero(de, ""), 100);
     elag_test_rmtree(sp);
     elag_test_rmtree(de);
     free(sp);
@@ -205,8 +132,8 @@ Test(sparse_compute, one_step_sgd_matches_dense)
     cr_assert_eq(live, 3);
     cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_OFF, de, NULL, 0, NULL), ELAG_OK, "%s",
                  elag_last_error());
-    cr_assert_gt(compare_checkpoints(sp, de), 6);
-    cr_assert_gt(pruned_are_zero(sp), 100);
+    cr_assert_gt(elag_test_compare_checkpoints(sp, de, ELAG_TOL_FAST_ABS, ELAG_TOL_FAST_REL), 6);
+    cr_assert_gt(elag_test_pruned_are_zero(sp, ""), 100);
     elag_test_rmtree(sp);
     elag_test_rmtree(de);
     free(sp);
@@ -434,7 +361,7 @@ Test(sparse_compute, on_runs_on_cpu_ref)
     cr_assert_eq(live, 3);
     cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_OFF, de, NULL, 0, NULL), ELAG_OK, "%s",
                  elag_last_error());
-    cr_assert_gt(compare_checkpoints(sp, de), 6);
+    cr_assert_gt(elag_test_compare_checkpoints(sp, de, ELAG_TOL_FAST_ABS, ELAG_TOL_FAST_REL), 6);
     elag_test_rmtree(sp);
     elag_test_rmtree(de);
     free(sp);

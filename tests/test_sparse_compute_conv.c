@@ -17,7 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "io/npy.h"
-#include "io/safetensors.h"
+#include "support/checkpoints.h"
 #include "support/testutil.h"
 #include "train/sparse_step.h"
 #include "train/trainer.h"
@@ -178,76 +178,6 @@ static elag_status train(const elag_config *base, elag_sparse_compute mode, cons
     return st;
 }
 
-static elag_st_file *open_checkpoint(const char *dir)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    elag_st_file *f;
-    cr_assert_eq(elag_st_open(path, &f), ELAG_OK, "%s", elag_last_error());
-    return f;
-}
-
-/* Every F32 tensor of the two checkpoints within abs + rel * |dense|; returns how many
- * compared. */
-static int compare_checkpoints(const char *sparse_dir, const char *dense_dir, double abs_tol,
-                               double rel_tol)
-{
-    elag_st_file *a = open_checkpoint(sparse_dir), *b = open_checkpoint(dense_dir);
-    cr_assert_eq(elag_st_count(a), elag_st_count(b));
-    int n = 0;
-    for (int i = 0; i < elag_st_count(a); i++) {
-        const elag_st_tensor *x = elag_st_at(a, i), *y = elag_st_find(b, x->name);
-        cr_assert_not_null(y, "%s missing from the dense run", x->name);
-        cr_assert_eq(x->nbytes, y->nbytes);
-        if (x->dtype != ELAG_DTYPE_F32) {
-            cr_assert_eq(memcmp(x->data, y->data, x->nbytes), 0, "%s differs", x->name);
-            continue;
-        }
-        size_t bad = elag_test_compare(x->name, x->data, y->data, x->nbytes / sizeof(float),
-                                       abs_tol, rel_tol);
-        cr_expect_eq(bad, 0, "%s: %zu entries differ between sparse and dense", x->name, bad);
-        n++;
-    }
-    elag_st_close(a);
-    elag_st_close(b);
-    return n;
-}
-
-/* Where conv*.mask is 0, conv*.weight and its optimizer state hold exactly +0.0 bits;
- * returns the pruned conv entries seen. */
-static size_t pruned_conv_are_zero(const char *dir)
-{
-    elag_st_file *f = open_checkpoint(dir);
-    size_t pruned = 0;
-    for (int i = 0; i < elag_st_count(f); i++) {
-        const elag_st_tensor *mk = elag_st_at(f, i);
-        size_t len = strlen(mk->name);
-        if (strncmp(mk->name, "conv", 4) || len < 5 || strcmp(mk->name + len - 5, ".mask"))
-            continue;
-        char layer[128];
-        snprintf(layer, sizeof layer, "%.*s", (int)(len - 5), mk->name);
-        static const char *const kinds[] = {"", ".momentum", ".exp_avg", ".exp_avg_sq"};
-        for (int q = 0; q < 4; q++) {
-            char want[192];
-            snprintf(want, sizeof want, "%s.weight%s", layer, kinds[q]);
-            const elag_st_tensor *x = elag_st_find(f, want);
-            if (!x) continue;
-            cr_assert_eq(x->nbytes / sizeof(float), mk->nbytes);
-            const unsigned char *m = mk->data;
-            const float *v = x->data;
-            for (size_t e = 0; e < mk->nbytes; e++) {
-                if (m[e]) continue;
-                uint32_t bits;
-                memcpy(&bits, &v[e], sizeof bits);
-                cr_assert_eq(bits, 0u, "%s[%zu] = %g where the mask is 0", want, e, v[e]);
-                pruned++;
-            }
-        }
-    }
-    elag_st_close(f);
-    return pruned;
-}
-
 /* The run with sparse_compute on against off: live patterns, every checkpoint tensor within
  * the tolerance that fits (one step, or cpu-ref: summation order; whole fast runs: CONV_RUN),
  * pruned conv entries exactly 0 in both. */
@@ -265,9 +195,9 @@ static void on_vs_off(const elag_config *cfg, int want_live, size_t min_pruned)
     cr_assert_eq(live_sp, want_live, "%d layers trained on their pattern, not %d", live_sp,
                  want_live);
     cr_assert_eq(live_de, 0);
-    cr_assert_gt(compare_checkpoints(sp, de, abs_tol, rel_tol), 8);
-    cr_assert_geq(pruned_conv_are_zero(sp), min_pruned);
-    cr_assert_geq(pruned_conv_are_zero(de), min_pruned);
+    cr_assert_gt(elag_test_compare_checkpoints(sp, de, abs_tol, rel_tol), 8);
+    cr_assert_geq(elag_test_pruned_are_zero(sp, "conv"), min_pruned);
+    cr_assert_geq(elag_test_pruned_are_zero(de, "conv"), min_pruned);
     elag_test_rmtree(sp);
     elag_test_rmtree(de);
     free(sp);
