@@ -237,6 +237,23 @@ OPS_CASE(sparse_mm_tiled)
                              elag_sparse_format_name(formats[f]), n, t, relu, bs != NULL);
                     expect_close(what, got, want, (size_t)ROWS * n, sqrt((double)COLS));
                 }
+            /* sparse_mm (untiled) at batches of several tiles: on the fast backend (3
+             * threads) 1 tile + a remainder (rows split), 3 tiles (one per thread, each
+             * packing its own), 3 tiles + 116 columns and 4 tiles (3 whole, the rest split) */
+            const int wide[] = {t + 5, 3 * t, MAX_N - 12, MAX_N};
+            for (int k = 0; k < 4; k++) {
+                const int n = wide[k];
+                float *x = hrnd((size_t)COLS * n, -1.0f, 1.0f, 1330 + k);
+                float *want = hbuf((size_t)ROWS * n), *got = hbuf((size_t)ROWS * n);
+                sparse_on(T.ref, &h, MAX_N, x, n, bias, 1, want);
+                float *dxk = fin(be, x, (size_t)COLS * n, "x"), *dbias = fin(be, bias, ROWS, "b");
+                OKB(be, elag_be_sparse_mm(be, d, dxk, n, dbias, 1, dy));
+                fget(got, dy, (size_t)ROWS * n);
+                char what[80];
+                snprintf(what, sizeof what, "sparse_mm %s n=%d", elag_sparse_format_name(formats[f]),
+                         n);
+                expect_close(what, got, want, (size_t)ROWS * n, sqrt((double)COLS));
+            }
             cr_expect_eq(elag_be_sparse_mm_tiled(be, d, dx, t + 1, NULL, 0, dy),
                          ELAG_ERR_INTERNAL, "n off the tile");
             cr_expect_eq(elag_be_sparse_mm_tiled(be, d, dx, MAX_N + t, NULL, 0, dy),

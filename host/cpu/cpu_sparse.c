@@ -18,8 +18,8 @@
  * (elag_cpu_narrow_group). A batch of one column is a gathered dot product per row.
  * Blocked-ELL: each stored block is a small dense product; up to 16 rows of a block
  * row share each load of x (a rows x 16-column register tile).
- * Output rows are split over OpenMP threads by the partition sparse_create computed
- * (CSR: equal nonzeros). AVX-512 and AVX2 kernels are compiled with target attributes
+ * Threads take whole tiles when there are at least as many as threads, and split the output
+ * rows by the partition sparse_create computed (CSR: equal nonzeros) for the rest. AVX-512 and AVX2 kernels are compiled with target attributes
  * (cpu_sparse_x86.c) and chosen at run time; the portable C kernels here run anywhere.
  */
 #include "cpu/cpu_sparse.h"
@@ -265,25 +265,43 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
         if (tiles * TILE < n) rows_product(a, 0, a->head.rows, x, n, tiles * TILE, bias, relu, y);
         return ELAG_OK;
     }
-    /* One barrier per product (after packing): with more threads than free cores, each
-     * barrier can wait for a descheduled thread's whole time slice. */
+    /* With at least one tile per thread, each thread packs whole tiles and runs them over
+     * every row: a tile is packed by the thread that reads it, so nothing waits between
+     * packing and products, and a product's short regions (conv2d's pattern products, chunk
+     * by chunk) meet no barrier but the last. The tiles left over (fewer than the threads)
+     * and the columns past the last tile split the rows, with one barrier after their
+     * packing: with more threads than free cores, each barrier can wait for a descheduled
+     * thread's whole time slice. Every output is the same kernel's either way. */
+    const int whole = tiles >= parts ? tiles / parts * parts : 0;
 #pragma omp parallel num_threads(parts)
     {
-        if (tiles > 0) {
+        if (whole > 0) {
+#pragma omp for schedule(static) nowait
+            for (int t = 0; t < whole; t++) {
+                float *xt = xp + (size_t)t * cols * TILE; /* (cols, TILE) */
+                for (int j = 0; j < cols; j++)
+                    memcpy(xt + (size_t)j * TILE, x + (size_t)j * n + (size_t)t * TILE,
+                           TILE * sizeof *xp);
+                packed_product(a, xt, 0, a->head.rows, n, t * TILE, bias, relu, y);
+            }
+        }
+        if (tiles > whole) {
 #pragma omp for schedule(static)
-            for (long tj = 0; tj < (long)tiles * cols; tj++) {
+            for (long tj = (long)whole * cols; tj < (long)tiles * cols; tj++) {
                 const long t = tj / cols, j = tj % cols;
                 memcpy(xp + (size_t)tj * TILE, x + (size_t)j * n + (size_t)t * TILE,
                        TILE * sizeof *xp);
             }
         }
+        if (tiles > whole || tiles * TILE < n) {
 #pragma omp for schedule(static, 1)
-        for (int p = 0; p < parts; p++) {
-            const int r0 = a->part_start[p], r1 = a->part_start[p + 1];
-            for (int t = 0; t < tiles; t++)
-                packed_product(a, xp + (size_t)t * cols * TILE, r0, r1, n, t * TILE, bias, relu,
-                               y);
-            if (tiles * TILE < n) rows_product(a, r0, r1, x, n, tiles * TILE, bias, relu, y);
+            for (int p = 0; p < parts; p++) {
+                const int r0 = a->part_start[p], r1 = a->part_start[p + 1];
+                for (int t = whole; t < tiles; t++)
+                    packed_product(a, xp + (size_t)t * cols * TILE, r0, r1, n, t * TILE, bias,
+                                   relu, y);
+                if (tiles * TILE < n) rows_product(a, r0, r1, x, n, tiles * TILE, bias, relu, y);
+            }
         }
     }
     return ELAG_OK;
