@@ -33,6 +33,12 @@
 #define TILE ELAG_SPMM_TILE
 /* Products with fewer multiply-adds than this run on one thread. */
 #define ELAG_SPARSE_PAR_MIN 65536.0
+/* Matrices with at most this many nonzeros (1 MB of values and indices: one core's L2 on
+ * the machine measured) give each thread whole tiles when there are enough; larger ones
+ * split their rows, so each thread streams half of W per tile. Measured in session 5
+ * (docs/sparse.md): whole tiles 15-40% faster on 300x784, 20% slower on the 2048x2048
+ * training step at 90% (420k nonzeros). */
+#define ELAG_SPARSE_TILE_SPLIT_NNZ 131072
 /* Nonzeros per row and panel that panels are widened to (see prepare). */
 #ifndef ELAG_PANEL_NNZ
 #define ELAG_PANEL_NNZ 16.0
@@ -272,7 +278,8 @@ elag_status elag_cpu_fast_sparse_mm(elag_backend *b, elag_sparse_dev *a, const f
      * and the columns past the last tile split the rows, with one barrier after their
      * packing: with more threads than free cores, each barrier can wait for a descheduled
      * thread's whole time slice. Every output is the same kernel's either way. */
-    const int whole = tiles >= parts ? tiles / parts * parts : 0;
+    const int whole =
+        tiles >= parts && a->nnz <= ELAG_SPARSE_TILE_SPLIT_NNZ ? tiles / parts * parts : 0;
 #pragma omp parallel num_threads(parts)
     {
         if (whole > 0) {
@@ -355,8 +362,8 @@ static void chain_tile(const elag_tiled_link *links, int nlinks, const float *x,
     elag_cpu_transpose_serial(out + (size_t)t * TILE * rows, xin, rows, TILE);
 }
 
-/* With at least as many tiles as threads, each thread runs whole tiles through the whole
- * chain: no barrier between layers, and a tile's activations stay in its core's cache. The
+/* With at least as many tiles as threads (and no weight above ELAG_SPARSE_TILE_SPLIT_NNZ),
+ * each thread runs whole tiles through the whole chain: no barrier between layers, and a tile's activations stay in its core's cache. The
  * tiles left over (fewer than the threads) run layer by layer with the rows split, as
  * sparse_mm_tiled. Either way every output is computed by the same kernel in the same
  * order, so the result does not depend on the number of threads. */
@@ -365,7 +372,11 @@ elag_status elag_cpu_fast_sparse_chain_tiled(elag_backend *b, const elag_tiled_l
                                              float *out)
 {
     const int tiles = n / TILE, th = b->threads;
-    const int whole = th > 1 && tiles >= th ? tiles / th * th : th <= 1 ? tiles : 0;
+    int64_t nnz = 0; /* the largest link's: a large weight splits its rows (sparse_mm) */
+    for (int i = 0; i < nlinks; i++) nnz = links[i].a->nnz > nnz ? links[i].a->nnz : nnz;
+    const int whole = th <= 1 ? tiles
+                      : tiles >= th && nnz <= ELAG_SPARSE_TILE_SPLIT_NNZ ? tiles / th * th
+                                                                          : 0;
     if (whole > 0) {
 #pragma omp parallel for num_threads(th) if (th > 1) schedule(static)
         for (long t = 0; t < whole; t++) chain_tile(links, nlinks, x, xt, in, out, t);
