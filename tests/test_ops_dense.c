@@ -336,6 +336,8 @@ OPS_CASE(transpose)
         {"inner 7", 4, 33, 1, 7},
         {"inner 5", 3, 1, 17, 5},
         {"1x1", 1, 1, 1, 1},
+        {"one sample in: (1, 784) -> (784, 1), a copy", 2, 1, 784, 1},
+        {"one sample out: (10, 1) -> (1, 10), a copy", 3, 10, 1, 1},
         {"rows 2 cols 33 inner 3", 5, 2, 33, 3},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {

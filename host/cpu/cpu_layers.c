@@ -334,6 +334,10 @@ elag_status elag_cpu_fast_transpose(elag_backend *b, float *dst, const float *sr
                                     int rows, int cols, int inner)
 {
     if (batch == 0 || rows == 0 || cols == 0 || inner == 0) return ELAG_OK;
+    if (rows == 1 || cols == 1) { /* the same layout both ways (a batch of one sample): a copy */
+        if (dst != src) memcpy(dst, src, (size_t)batch * rows * cols * inner * sizeof *dst);
+        return ELAG_OK;
+    }
 #if ELAG_CPU_X86
     if (inner == 1 && rows >= 16 && cols >= 16 && elag_cpu_best_isa() == ELAG_CPU_ISA_AVX512) {
         transpose_tiles_avx512(b, dst, src, batch, rows, cols);
