@@ -22,7 +22,10 @@ ELAG_INLINE ELAG_AVX512 __mmask16 mask_512(int rem)
 }
 
 /* Packed CSR, one row's nonzeros of one panel: a TILE-float tile of NV vectors, the
- * nonzeros unrolled U ways into NV*U = 8 accumulators (8 FMA chains in flight). */
+ * nonzeros unrolled U ways into NV*U = 8 accumulators (8 FMA chains in flight). The tiles
+ * are read with unaligned loads: sparse_mm packs them 64-byte aligned, but the tiled
+ * products read the caller's buffers, which need only float alignment (an aligned load
+ * faulted on a malloc'd buffer at -O0, where it is not folded into the FMA). */
 ELAG_INLINE ELAG_AVX512 void csr_packed_row_512(const int32_t *idx, const float *val, int cnt,
                                                 const float *xp, float *yr, int first, int last,
                                                 float bias, int relu)
@@ -38,13 +41,13 @@ ELAG_INLINE ELAG_AVX512 void csr_packed_row_512(const int32_t *idx, const float 
             const float *xr = xp + (size_t)idx[p + u] * TILE;
             const __m512 vv = _mm512_set1_ps(val[p + u]);
             for (int v = 0; v < NV; v++)
-                acc[u * NV + v] = _mm512_fmadd_ps(vv, _mm512_load_ps(xr + 16 * v), acc[u * NV + v]);
+                acc[u * NV + v] = _mm512_fmadd_ps(vv, _mm512_loadu_ps(xr + 16 * v), acc[u * NV + v]);
         }
     for (; p < cnt; p++) {
         const float *xr = xp + (size_t)idx[p] * TILE;
         const __m512 vv = _mm512_set1_ps(val[p]);
         for (int v = 0; v < NV; v++)
-            acc[v] = _mm512_fmadd_ps(vv, _mm512_load_ps(xr + 16 * v), acc[v]);
+            acc[v] = _mm512_fmadd_ps(vv, _mm512_loadu_ps(xr + 16 * v), acc[v]);
     }
     for (int u = 1; u < U; u++)
         for (int v = 0; v < NV; v++) acc[v] = _mm512_add_ps(acc[v], acc[u * NV + v]);
@@ -291,13 +294,13 @@ ELAG_INLINE ELAG_AVX2 void csr_packed_row_256(const int32_t *idx, const float *v
             const float *xr = xp + (size_t)idx[p + u] * TILE;
             const __m256 vv = _mm256_set1_ps(val[p + u]);
             for (int v = 0; v < 4; v++)
-                acc[4 * u + v] = _mm256_fmadd_ps(vv, _mm256_load_ps(xr + 8 * v), acc[4 * u + v]);
+                acc[4 * u + v] = _mm256_fmadd_ps(vv, _mm256_loadu_ps(xr + 8 * v), acc[4 * u + v]);
         }
     for (; p < cnt; p++) {
         const float *xr = xp + (size_t)idx[p] * TILE;
         const __m256 vv = _mm256_set1_ps(val[p]);
         for (int v = 0; v < 4; v++)
-            acc[v] = _mm256_fmadd_ps(vv, _mm256_load_ps(xr + 8 * v), acc[v]);
+            acc[v] = _mm256_fmadd_ps(vv, _mm256_loadu_ps(xr + 8 * v), acc[v]);
     }
     for (int v = 0; v < 4; v++) {
         __m256 t = _mm256_add_ps(acc[v], acc[4 + v]);
