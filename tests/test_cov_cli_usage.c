@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *dir;
@@ -28,6 +29,10 @@ static void setup(void)
     elag_test_put(dir, "s.yaml", "base: c.yaml\ngrid: {seed: [1, 2]}\n");
     elag_test_put(dir, "m.safetensors", "not a model");
     elag_test_put(dir, "taken.safetensors", "");
+    char good[600];
+    snprintf(good, sizeof good, "%s/good", dir);
+    cr_assert_eq(mkdir(good, 0755), 0);
+    elag_test_put(dir, "good/results.jsonl", "{\"run_id\": \"r0\", \"status\": \"ok\"}\n");
 }
 
 static void teardown(void)
@@ -121,9 +126,10 @@ Test(cov_usage, sweep_and_report)
     refused(NULL, "sweep --collect a", "--collect needs --out DIR");
     refused(NULL, "sweep s.yaml --collect a --out merged", "--collect takes folders");
     refused(NULL, "sweep s.yaml --bogus", "--bogus");
-    /* a folder that is no sweep output: refused, but only after --out was created (the
-     * library makes out_dir before it reads the inputs; reported) */
-    refused_w(NULL, "sweep --collect c.yaml --out merged", "c.yaml: no results.jsonl there", 1);
+    /* a folder that is no sweep output, also after a good one: refused before --out is
+     * made (every input ledger is read first) */
+    refused(NULL, "sweep --collect c.yaml --out merged", "c.yaml: no results.jsonl there");
+    refused(NULL, "sweep --collect good nowhere --out merged", "nowhere: no results.jsonl there");
     refused(NULL, "report", "missing DIR");
     refused(NULL, "report a b", "unexpected argument 'b'");
     refused(NULL, "report a --bogus", "--bogus");
@@ -133,4 +139,81 @@ Test(cov_usage, sweep_and_report)
     refused(NULL, "report a --plot-script /nonexistent/plot.py",
             "--plot-script /nonexistent/plot.py: not a readable file");
     refused("ELAG_PLOT_SCRIPT=/nonexistent/p.py", "report a", "ELAG_PLOT_SCRIPT /nonexistent/p.py");
+}
+
+Test(cov_usage, infer_import_bench_model)
+{
+    elag_test_put(dir, "m.onnx", "not a model");
+    refused(NULL, "infer", "missing FILE");
+    refused(NULL, "infer m.safetensors extra", "unexpected argument 'extra'");
+    refused(NULL, "infer m.safetensors --threads x",
+            "--threads 'x': expected an integer in 0..1024");
+    refused(NULL, "infer m.safetensors --threads 5000", "--threads '5000'");
+    refused(NULL, "infer m.safetensors --bogus", "unknown option '--bogus'");
+    refused(NULL, "infer --thread 3 m.safetensors", "(did you mean '--threads'?)");
+    refused(NULL, "import", "missing MODEL.onnx");
+    refused(NULL, "import m.onnx extra", "unexpected argument 'extra'");
+    refused(NULL, "import m.onnx --bogus", "unknown option '--bogus'");
+    refused(NULL, "import m.onnx --out m.onnx", "m.onnx is MODEL itself");
+    refused(NULL, "import m.onnx --out taken.safetensors",
+            "taken.safetensors exists; pass --force");
+    refused(NULL, "import m.onnx --set", "option --set needs a value");
+    refused(NULL, "import --out", "option --out needs a value");
+    refused(NULL, "bench model", "missing FILE");
+    refused(NULL, "bench model m.safetensors extra", "unexpected argument 'extra'");
+    refused(NULL, "bench model m.safetensors --batch ,", "--batch: empty list");
+    refused(NULL, "bench model m.safetensors --batch x", "--batch 'x': expected an integer in 1..");
+    char args[400] = "bench model m.safetensors --batch 1";
+    for (int i = 2; i <= 33; i++)
+        snprintf(args + strlen(args), sizeof args - strlen(args), ",%d", i);
+    refused(NULL, args, "--batch: at most 32 sizes");
+    refused(NULL, "bench model m.safetensors --threads -1", "--threads '-1'");
+    refused(NULL, "bench model m.safetensors --repeat 0",
+            "--repeat '0': expected an integer in 1..");
+    refused(NULL, "bench model m.safetensors --bogus", "unknown option '--bogus'");
+    refused(NULL, "export m.safetensors --format csr --threads x", "--threads 'x'");
+    refused(NULL, "export m.safetensors --format csr --device", "option --device needs a value");
+    refused(NULL, "export m.safetensors --format onnx --out taken.safetensors",
+            "taken.safetensors exists; pass --force");
+}
+
+Test(cov_usage, sensitivity_levels_and_bench_masks)
+{
+    refused(NULL, "sensitivity c.yaml --levels 0.5,,0.7", "--levels '0.5,,0.7': an empty item");
+    refused(NULL, "sensitivity c.yaml --levels abc", "--levels 'abc': 'abc' is not a number");
+    refused(NULL, "sensitivity c.yaml --levels nan", "'nan' is not a number");
+    refused(NULL, "sensitivity c.yaml --levels 1.5", "1.5 is not in (0, 1) (a layer's sparsity)");
+    char args[600] = "sensitivity c.yaml --levels 0.", many[600] = "sensitivity c.yaml --levels ";
+    for (int i = 0; i < 70; i++) strcat(args, "1");
+    refused(NULL, args, "a too long item");
+    for (int i = 1; i <= 17; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s0.%02d", i > 1 ? "," : "", i);
+    refused(NULL, many, "more than 16 levels");
+    refused(NULL, "sensitivity c.yaml --budget 0", "--budget '0': a number in (0, 1) is needed");
+    refused(NULL, "bench spmm --shapes 8x6 --min-sample-ms 1e9",
+            "--min-sample-ms: '1e9' is not in 0..10000");
+    refused(NULL, "bench spmm --shapes 8x6 --mask block:0",
+            "block size in 'block:0' is not 1..4096");
+    refused(NULL, "bench spmm --shapes 8x6 --mask block:x",
+            "block size in 'block:x' is not 1..4096");
+    refused(NULL, "bench spmm --shapes 8x6 --mask m.safetensors",
+            "--mask MODEL takes its shapes from the model; drop --shape/--shapes");
+}
+
+Test(cov_usage, sweep_options_without_values_and_device_lists)
+{
+    refused(NULL, "sweep s.yaml --jobs", "option --jobs needs a value");
+    refused(NULL, "sweep s.yaml --shard", "option --shard needs a value");
+    refused(NULL, "sweep s.yaml --devices", "option --devices needs a value");
+    refused(NULL, "sweep s.yaml --out", "option --out needs a value");
+    refused(NULL, "sweep s.yaml -x", "unknown option '-x'");
+    refused(NULL, "sweep s.yaml --devices 0,,1",
+            "--devices expects a list like 0,1 or "
+            "cuda:0,cuda:1, got '0,,1'");
+    refused(NULL, "sweep s.yaml --devices 0,", "got '0,'");
+    refused(NULL, "sweep s.yaml --devices aaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "--devices expects");
+    char args[600] = "sweep s.yaml --devices 0";
+    for (int i = 1; i <= 64; i++)
+        snprintf(args + strlen(args), sizeof args - strlen(args), ",%d", i);
+    refused(NULL, args, "--devices expects");
 }

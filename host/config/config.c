@@ -17,7 +17,7 @@
 
 #define CFG_MAX_FILE_BYTES (16u << 20) /* a config is a few hundred bytes; this is no config */
 
-void elag_config_defaults(elag_config *cfg)
+elag_status elag_config_defaults(elag_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg); /* also every unused byte: configs compare with memcmp */
     snprintf(cfg->name, sizeof cfg->name, "run");
@@ -34,8 +34,6 @@ void elag_config_defaults(elag_config *cfg)
     cfg->data.synthetic.features = 32;
     cfg->data.synthetic.classes = 4;
     cfg->data.synthetic.noise = 0.5;
-
-    ELAG_ASSERT(elag_cfg_preset_expand("lenet-300-100", cfg) == ELAG_OK);
 
     cfg->train.epochs = 10;
     cfg->train.batch_size = 128;
@@ -74,6 +72,13 @@ void elag_config_defaults(elag_config *cfg)
     cfg->prune.taylor_beta = 0.9;
     cfg->prune.snip_batches = 1;
     cfg->prune.n_layers = 0;
+
+    /* The default model is a preset, read by the YAML code like any other: that parse
+     * allocates, so running out of memory is an error to return, not a broken invariant.
+     * Any other failure means the built-in preset text itself is broken. */
+    elag_status st = elag_cfg_preset_expand("lenet-300-100", cfg);
+    ELAG_ASSERT(st == ELAG_OK || st == ELAG_ERR_NOMEM);
+    return st;
 }
 
 /* Value node of key `path` when it was given (file or --set), else NULL. */
@@ -279,7 +284,7 @@ static elag_status cfg_build(const char *yaml, size_t len, const char *origin,
         st = elag_fail(ELAG_ERR_NOMEM, "config: out of memory");
         goto done;
     }
-    elag_config_defaults(cfg);
+    ELAG_TRY_GOTO(st, elag_config_defaults(cfg), done);
     conv->ctx = &ctx;
     conv->cfg = cfg;
 

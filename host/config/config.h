@@ -212,8 +212,10 @@ typedef struct elag_config {
     } prune;
 } elag_config;
 
-/* Fills every default (a config with no keys set). */
-void elag_config_defaults(elag_config *cfg);
+/* Fills every default (a config with no keys set). ELAG_ERR_NOMEM when the default
+ * model's preset cannot be expanded for lack of memory (the rest is filled, the model
+ * is then empty). */
+elag_status elag_config_defaults(elag_config *cfg);
 
 /* Reads `path`, applies overrides ("key.path=value", n of them, may be NULL), resolves
  * defaults and presets, validates. Errors are ELAG_ERR_INPUT with a message like

@@ -124,11 +124,13 @@ static elag_status cfg_when(const elag_cfg_ctx *ctx, const char *path, const ela
 {
     const char *t = v->text;
     if (strpbrk(t, ".eE")) {
-        double x;
-        if (elag_cfg_parse_double(t, &x) == -1)
+        double x = 0;
+        int r = elag_cfg_parse_double(t, &x);
+        if (r == -1)
             return elag_cfg_fail(ctx, v, ELAG_ERR_INPUT,
                                  "'%s' expects a step number or a fraction, got '%s'", path, t);
-        if (!(x >= 0 && x <= 1))
+        /* -2: beyond a double (1e400), x unset */
+        if (r == -2 || !(x >= 0 && x <= 1))
             return elag_cfg_fail(ctx, v, ELAG_ERR_INPUT,
                                  "'%s' must be in [0, 1] as a fraction of training, got %s "
                                  "(a step number has no '.' or exponent)",

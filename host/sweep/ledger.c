@@ -176,8 +176,15 @@ elag_status elag_ledger_refresh(const char *path, elag_ledger *l)
     if (st == ELAG_OK && fseek(f, (long)l->consumed, SEEK_SET) != 0)
         st = elag_fail(ELAG_ERR_IO, "%s: seek: %s", path, strerror(errno));
     if (st == ELAG_OK) {
-        len = fread(text, 1, len, f);
-        if (ferror(f)) st = elag_fail(ELAG_ERR_IO, "%s: read failed", path);
+        /* Fewer bytes than fstat said, at the end of the file, is a writer cutting a torn
+         * last line meanwhile (the one way the ledger shrinks in place): the full lines
+         * read are the ledger. Any other short read is an error, never a shorter ledger. */
+        errno = 0;
+        size_t got = fread(text, 1, len, f);
+        if (got < len && (ferror(f) || !feof(f)))
+            st = elag_fail(ELAG_ERR_IO, "%s: read failed: %s", path,
+                           strerror(errno ? errno : EIO));
+        len = got;
     }
     fclose(f);
     size_t used = 0;
@@ -435,39 +442,57 @@ static int same_dir(const char *a, const char *b)
     return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
+/* Moves the rows of `from` into `into` (out_dir's ledger first, then each input's, so a
+ * later folder's row wins as elag_ledger_add decides); `from` is left empty. With `src`
+ * set, each row's run folder src/runs/<id> is copied to out_dir/runs/<id> first. */
+static elag_status merge_rows(elag_ledger *into, elag_ledger *from, const char *src,
+                              const char *out_dir)
+{
+    elag_status st = ELAG_OK;
+    for (int r = 0; st == ELAG_OK && r < from->n; r++) {
+        if (src) {
+            char a[ELAG_PATH_LEN + 64], b[ELAG_PATH_LEN + 64];
+            snprintf(a, sizeof a, "%s/runs/%s", src, row_id(from->rows[r]));
+            snprintf(b, sizeof b, "%s/runs/%s", out_dir, row_id(from->rows[r]));
+            st = copy_run_folder(a, b);
+        }
+        if (st == ELAG_OK) {
+            st = elag_ledger_add(into, from->rows[r]);
+            from->rows[r] = NULL;
+        }
+    }
+    for (int r = 0; r < from->n; r++) cJSON_Delete(from->rows[r]);
+    from->n = 0;
+    elag_ledger_free(from);
+    return st;
+}
+
 elag_status elag_ledger_collect(const char *const *dirs, int n_dirs, const char *out_dir,
                                 int *n_rows)
 {
-    elag_ledger merged = {0};
-    elag_status st = elag_mkdirs(out_dir);
+    /* Every input ledger is read before out_dir is made: a wrong or unreadable folder
+     * leaves nothing on disk. */
+    elag_ledger merged = {0}, *in = calloc((size_t)(n_dirs > 0 ? n_dirs : 1), sizeof *in);
+    elag_status st = in ? ELAG_OK : elag_fail(ELAG_ERR_NOMEM, "collect: out of memory");
     char path[ELAG_PATH_LEN + 32];
-    for (int d = -1; st == ELAG_OK && d < n_dirs; d++) { /* out_dir's own ledger first */
-        const char *dir = d < 0 ? out_dir : dirs[d];
-        if (d >= 0 && same_dir(dir, out_dir)) continue;
-        snprintf(path, sizeof path, "%s/results.jsonl", dir);
-        if (d >= 0 && access(path, F_OK) != 0) {
+    for (int d = 0; st == ELAG_OK && d < n_dirs; d++) {
+        if (same_dir(dirs[d], out_dir)) continue; /* read below as out_dir's own */
+        snprintf(path, sizeof path, "%s/results.jsonl", dirs[d]);
+        if (access(path, F_OK) != 0)
             st = elag_fail(ELAG_ERR_INPUT, "%s: no results.jsonl there (not a sweep output "
-                           "folder?)", dir);
-            break;
-        }
-        elag_ledger l;
-        st = elag_ledger_read(path, &l);
-        for (int r = 0; st == ELAG_OK && r < l.n; r++) {
-            if (d >= 0) {
-                char src[ELAG_PATH_LEN + 64], dst[ELAG_PATH_LEN + 64];
-                snprintf(src, sizeof src, "%s/runs/%s", dir, row_id(l.rows[r]));
-                snprintf(dst, sizeof dst, "%s/runs/%s", out_dir, row_id(l.rows[r]));
-                st = copy_run_folder(src, dst);
-            }
-            if (st == ELAG_OK) {
-                st = elag_ledger_add(&merged, l.rows[r]);
-                l.rows[r] = NULL;
-            }
-        }
-        for (int r = 0; r < l.n; r++) cJSON_Delete(l.rows[r]);
-        l.n = 0;
-        elag_ledger_free(&l);
+                           "folder?)", dirs[d]);
+        else
+            st = elag_ledger_read(path, &in[d]);
     }
+    if (st == ELAG_OK) st = elag_mkdirs(out_dir);
+    snprintf(path, sizeof path, "%s/results.jsonl", out_dir);
+    elag_ledger own;
+    if (st == ELAG_OK) st = elag_ledger_read(path, &own);
+    if (st == ELAG_OK) st = merge_rows(&merged, &own, NULL, out_dir);
+    for (int d = 0; st == ELAG_OK && d < n_dirs; d++)
+        st = merge_rows(&merged, &in[d], dirs[d], out_dir);
+    for (int d = 0; in && d < n_dirs; d++) elag_ledger_free(&in[d]);
+    free(in);
     if (st == ELAG_OK) st = elag_ledger_rewrite(out_dir, &merged);
     snprintf(path, sizeof path, "%s/results.csv", out_dir);
     if (st == ELAG_OK) st = elag_ledger_write_csv(&merged, path);

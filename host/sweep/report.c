@@ -440,7 +440,8 @@ elag_status elag_sweep_report(const char *dir, const char *const *plots, int n_p
         ok++;
         st = add_row(&c, l.rows[i]);
     }
-    qsort(c.groups, (size_t)c.n_groups, sizeof *c.groups, cmp_group);
+    /* no ok run (or no memory for the first group): groups is NULL, which qsort may not get */
+    if (c.n_groups > 1) qsort(c.groups, (size_t)c.n_groups, sizeof *c.groups, cmp_group);
     for (int i = 0; i < c.n_groups; i++) any_settings |= c.groups[i].settings[0] != 0;
 
     snprintf(rdir, sizeof rdir, "%s/report", dir);
