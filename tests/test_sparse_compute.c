@@ -49,46 +49,12 @@ static void small_config(elag_config *cfg, const char *optimizer, const char *pr
                  elag_last_error());
 }
 
-typedef struct stop_at {
-    long step;
-    volatile sig_atomic_t *flag;
-} stop_at;
 
-static void stop_when(const elag_progress *p, void *user)
-{
-    stop_at *s = user;
-    if (p->step >= s->step) *s->flag = SIGINT;
-}
-
-/* Trains cfg into dir with sparse_compute `mode` (from `resume` when not NULL; interrupted
- * at the first report at or after `interrupt_at` when > 0); *live: layers on their
- * pattern at the end. Returns the run's status. */
+/* Trains cfg into dir with `mode` (tests/support/checkpoints.h). */
 static elag_status train(const elag_config *base, elag_sparse_compute mode, const char *dir,
                          const char *resume, long interrupt_at, int *live)
 {
-    elag_config cfg = *base;
-    cfg.train.sparse_compute = mode;
-    elag_backend *be;
-    cr_assert_eq(elag_backend_open(cfg.device, 1, &be, NULL, 0), ELAG_OK, "%s", elag_last_error());
-    elag_run_data data;
-    cr_assert_eq(elag_run_data_load(&cfg, &data), ELAG_OK, "%s", elag_last_error());
-    volatile sig_atomic_t flag = 0;
-    stop_at s = {interrupt_at, &flag};
-    elag_train_options opts = {.out_dir = dir, .resume_path = resume};
-    if (interrupt_at > 0) {
-        opts.progress = stop_when;
-        opts.progress_user = &s;
-        opts.interrupt = &flag;
-    }
-    elag_trainer *t = NULL;
-    elag_train_summary sum;
-    elag_status st = elag_trainer_init(&t, &cfg, be, &data, &opts);
-    if (st == ELAG_OK) st = elag_trainer_run(t, &sum);
-    if (live) *live = t ? t->sparse.n_live : -1;
-    elag_trainer_free(t);
-    elag_run_data_free(&data);
-    elag_backend_free(be);
-    return st;
+    return elag_test_train_mode(base, mode, 1, dir, resume, interrupt_at, live);
 }
 
 static void on_vs_off(const char *optimizer, const char *prune, int epochs, int want_live)

@@ -1,13 +1,56 @@
-/* Checks on run checkpoints (checkpoints.h). */
+/* Training a run two ways, and checks on its checkpoints (checkpoints.h). */
 #include "support/checkpoints.h"
 
 #include "core/check.h"
 #include "support/testutil.h"
+#include "train/trainer.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+typedef struct stop_at {
+    long step;
+    volatile sig_atomic_t *flag;
+} stop_at;
+
+static void stop_when(const elag_progress *p, void *user)
+{
+    stop_at *s = user;
+    if (p->step >= s->step) *s->flag = SIGINT;
+}
+
+elag_status elag_test_train_mode(const elag_config *base, elag_sparse_compute mode, int threads,
+                                 const char *dir, const char *resume, long interrupt_at,
+                                 int *live)
+{
+    elag_config cfg = *base;
+    cfg.train.sparse_compute = mode;
+    elag_backend *be;
+    cr_assert_eq(elag_backend_open(cfg.device, threads, &be, NULL, 0), ELAG_OK, "%s",
+                 elag_last_error());
+    elag_run_data data;
+    cr_assert_eq(elag_run_data_load(&cfg, &data), ELAG_OK, "%s", elag_last_error());
+    volatile sig_atomic_t flag = 0;
+    stop_at s = {interrupt_at, &flag};
+    elag_train_options opts = {.out_dir = dir, .resume_path = resume};
+    if (interrupt_at > 0) {
+        opts.progress = stop_when;
+        opts.progress_user = &s;
+        opts.interrupt = &flag;
+    }
+    elag_trainer *t = NULL;
+    elag_train_summary sum;
+    elag_status st = elag_trainer_init(&t, &cfg, be, &data, &opts);
+    if (st == ELAG_OK) st = elag_trainer_run(t, &sum);
+    if (live) *live = t ? t->sparse.n_live : -1;
+    elag_trainer_free(t);
+    elag_run_data_free(&data);
+    elag_backend_free(be);
+    return st;
+}
 
 elag_st_file *elag_test_open_checkpoint(const char *dir)
 {
