@@ -87,26 +87,12 @@ Test(cov_faults, train_prune_choices)
 
 /* ---- training on the user's .npy files ---- */
 
-/* A version 1.0 .npy file of int64 labels (N,), written by hand: the library writes only
- * float32. */
+/* int64 labels (N,) in the fault folder's npy/ */
 static void put_labels(const char *name, const int64_t *y, int n)
 {
-    char head[128], path[600];
-    int len = snprintf(head, sizeof head,
-                       "{'descr': '<i8', 'fortran_order': False, 'shape': (%d,), }", n);
-    int pad = 64 - (10 + len + 1) % 64;
+    char path[600];
     snprintf(path, sizeof path, "%s/npy/%s", elag_fault_dir, name);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    unsigned short hl = (unsigned short)(len + pad + 1);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc(hl & 0xff, f);
-    fputc(hl >> 8, f);
-    fwrite(head, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    fwrite(y, sizeof *y, (size_t)n, f);
-    fclose(f);
+    elag_test_put_npy_ints(path, "<i8", y, sizeof *y, n);
 }
 
 /* train_x (48, 6), test_x (16, 6) and their labels, in three classes */

@@ -88,20 +88,7 @@ static void write_data(void)
         snprintf(path, sizeof path, "%s/%s_x.npy", data_dir, k ? "test" : "train");
         cr_assert_eq(elag_npy_write_f32(path, x, 4, xs), ELAG_OK, "%s", elag_last_error());
         snprintf(path, sizeof path, "%s/%s_y.npy", data_dir, k ? "test" : "train");
-        char dict[128];
-        int len = snprintf(dict, sizeof dict,
-                           "{'descr': '<i4', 'fortran_order': False, 'shape': (%ld,), }", n);
-        size_t pad = (64 - (10 + (size_t)len + 1) % 64) % 64, hlen = (size_t)len + pad + 1;
-        FILE *f = fopen(path, "wb");
-        cr_assert_not_null(f);
-        unsigned char pre[10] = {
-            0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hlen, (unsigned char)(hlen >> 8)};
-        fwrite(pre, 1, 10, f);
-        fputs(dict, f);
-        for (size_t i = 0; i < pad; i++) fputc(' ', f);
-        fputc('\n', f);
-        fwrite(y, sizeof(int32_t), (size_t)n, f); /* little-endian host (x86, arm64) */
-        fclose(f);
+        elag_test_put_npy_ints(path, "<i4", y, sizeof *y, n);
         free(x);
         free(y);
         free(noise);
@@ -262,15 +249,8 @@ Test(sparse_compute_conv, resume_bit_for_bit)
     snprintf(ck, sizeof ck, "%s/model.safetensors", part);
     cr_assert_eq(train(&cfg, ELAG_SPARSE_COMPUTE_ON, part, ck, 0, &live), ELAG_OK, "%s",
                  elag_last_error());
-    unsigned char *wa, *wb;
-    size_t na, nb;
-    elag_test_checkpoint_bytes(full, &wa, &na);
-    elag_test_checkpoint_bytes(part, &wb, &nb);
-    cr_assert_eq(na, nb);
-    cr_assert_eq(memcmp(wa, wb, na), 0,
-                 "the resumed sparse run differs from the uninterrupted one");
-    free(wa);
-    free(wb);
+    elag_test_expect_same_checkpoint(full, part,
+                                     "the resumed sparse run differs from the uninterrupted one");
     elag_test_rmtree(full);
     elag_test_rmtree(part);
     free(full);

@@ -57,25 +57,6 @@ static int exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
-/* int64 labels as numpy.save writes them */
-static void put_labels(const char *path, const int64_t *y, long n)
-{
-    char dict[128];
-    int len = snprintf(dict, sizeof dict,
-                       "{'descr': '<i8', 'fortran_order': False, 'shape': (%ld,), }", n);
-    size_t pad = (64 - (10 + (size_t)len + 1) % 64) % 64, hlen = (size_t)len + pad + 1;
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    unsigned char pre[10] = {
-        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hlen, (unsigned char)(hlen >> 8)};
-    fwrite(pre, 1, 10, f);
-    fputs(dict, f);
-    for (size_t i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    fwrite(y, sizeof *y, (size_t)n, f);
-    fclose(f);
-}
-
 /* Class c's samples are centre c plus noise: learnable in a few epochs. x (n, FEATURES). */
 static void make_set(float *x, int64_t *y, long n, uint64_t seed, float scale, float shift)
 {
@@ -98,11 +79,11 @@ static void put_dataset(float scale, float shift, int four_d)
     int64_t flat[2] = {N_TRAIN, FEATURES}, img[4] = {N_TRAIN, 1, 4, 4};
     make_set(x, y, N_TRAIN, 100, scale, shift);
     OK(elag_npy_write_f32(at("data/train_x.npy"), x, four_d ? 4 : 2, four_d ? img : flat));
-    put_labels(at("data/train_y.npy"), y, N_TRAIN);
+    elag_test_put_npy_ints(at("data/train_y.npy"), "<i8", y, sizeof *y, N_TRAIN);
     flat[0] = img[0] = N_TEST;
     make_set(x, y, N_TEST, 5000, scale, shift);
     OK(elag_npy_write_f32(at("data/test_x.npy"), x, four_d ? 4 : 2, four_d ? img : flat));
-    put_labels(at("data/test_y.npy"), y, N_TEST);
+    elag_test_put_npy_ints(at("data/test_y.npy"), "<i8", y, sizeof *y, N_TEST);
 }
 
 static void put_config(const char *extra)

@@ -166,3 +166,34 @@ void elag_test_checkpoint_bytes(const char *dir, unsigned char **out, size_t *n)
     *out = buf;
     *n = total;
 }
+
+void elag_test_expect_same_checkpoint(const char *a_dir, const char *b_dir, const char *what)
+{
+    unsigned char *wa, *wb;
+    size_t na, nb;
+    elag_test_checkpoint_bytes(a_dir, &wa, &na);
+    elag_test_checkpoint_bytes(b_dir, &wb, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_eq(memcmp(wa, wb, na), 0, "%s", what);
+    free(wa);
+    free(wb);
+}
+
+void elag_test_put_npy_ints(const char *path, const char *descr, const void *data, size_t elem,
+                            long n)
+{
+    char dict[128];
+    int len = snprintf(dict, sizeof dict,
+                       "{'descr': '%s', 'fortran_order': False, 'shape': (%ld,), }", descr, n);
+    size_t pad = (64 - (10 + (size_t)len + 1) % 64) % 64, hlen = (size_t)len + pad + 1;
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hlen, (unsigned char)(hlen >> 8)};
+    fwrite(pre, 1, 10, f);
+    fputs(dict, f);
+    for (size_t i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, elem, (size_t)n, f); /* little-endian host (x86, arm64) */
+    fclose(f);
+}

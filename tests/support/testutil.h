@@ -61,6 +61,15 @@ char *elag_test_slurp(const char *path);
  * caller frees *out): two runs' weights compare bit for bit with memcmp. */
 void elag_test_checkpoint_bytes(const char *dir, unsigned char **out, size_t *n);
 
+/* Fails the calling test unless a_dir's and b_dir's checkpoints hold the same tensor bytes
+ * (an interrupted and resumed run against an uninterrupted one); `what` says which. */
+void elag_test_expect_same_checkpoint(const char *a_dir, const char *b_dir, const char *what);
+
+/* A 1-D .npy of n little-endian integers as numpy.save writes it: `descr` "<i4" or "<i8",
+ * elem 4 or 8 bytes each (the library writes float arrays only; labels are integers). */
+void elag_test_put_npy_ints(const char *path, const char *descr, const void *data, size_t elem,
+                            long n);
+
 /* Runs a shell command, returns its exit status (0-255) or -1; output goes to
  * `out_path` when not NULL (stdout and stderr together). */
 int elag_test_run(const char *cmd, const char *out_path);
